@@ -1,0 +1,106 @@
+"""The Typer application: parse flags, build the config, call the core, map errors to exit codes.
+
+No logic lives here. Command modules register themselves; heavy imports happen inside commands.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from edgeforge_ext import __version__
+from edgeforge_ext.cli.common import State
+from edgeforge_ext.errors import EdgeforgeError
+
+app = typer.Typer(
+    name="edgeforge-ext",
+    help="Build Palette Edge artifacts (Installer ISO, provider images) from CanvOS in one command.\n\n"
+    "Flow: preflight → checkout → render → validate → registry check → earthly → collect → push → report."
+    " Every step is also a command of its own.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgeforge-ext {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", help="config file (default: ./edgeforge.toml)",
+                                                  metavar="FILE")] = None,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="work directory (default: ./.edgeforge)",
+                                                   metavar="DIR")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more detail")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    ctx.obj = State(config_path=config, workdir=workdir, json=json_out, verbose=verbose, debug=debug)
+
+
+def _register() -> None:
+    from edgeforge_ext.cli import (
+        build_cmd,
+        checkout_cmd,
+        config_cmd,
+        images_cmd,
+        preflight_cmd,
+        render_cmd,
+    )
+
+    for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd):
+        module.register(app)
+
+
+_register()
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (tests call this; `main` exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    from edgeforge_ext import console
+
+    try:
+        result = app(args=args, prog_name="edgeforge-ext", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        console.error("interrupted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except EdgeforgeError as exc:
+        if debug:
+            traceback.print_exc()
+        console.error(exc.message)
+        for line in exc.details:
+            console.info(f"  {line}")
+        if exc.hint:
+            console.info(f"hint: {exc.hint}")
+        return exc.exit_code
+    except Exception as exc:  # a bug: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        console.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return 1
+
+
+def main() -> None:
+    sys.exit(run())

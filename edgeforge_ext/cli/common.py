@@ -1,0 +1,175 @@
+"""Pieces every command shares: the global state, the shared build options, config loading."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from edgeforge_ext.config import Config
+
+
+@dataclass
+class State:
+    config_path: Path | None = None
+    workdir: Path | None = None
+    json: bool = False
+    verbose: bool = False
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    """One shared option: its parameter name, the config key it sets, its type and Typer option."""
+
+    param: str
+    key: str
+    annotation: Any
+    option: Any
+    convert: Callable[[Any], Any] | None = None
+
+
+def _pairs(what: str) -> Callable[[Any], Any]:
+    def convert(items: list[str] | None) -> dict[str, str] | None:
+        from edgeforge_ext.config import parse_pairs
+
+        return parse_pairs(list(items), what, "flag") if items else None
+
+    return convert
+
+
+def _list_or_none(items: list[str] | None) -> list[str] | None:
+    return list(items) if items else None
+
+
+def _split_commas(items: list[str] | None) -> list[str] | None:
+    if not items:
+        return None
+    return [p.strip() for item in items for p in item.split(",") if p.strip()]
+
+
+def _opt(*names: str, help: str, metavar: str | None = None) -> Any:
+    return typer.Option(None, *names, help=help, metavar=metavar, show_default=False)
+
+
+# Options shared by build, plan and render (and read by checkout/images where they apply).
+BUILD_FLAGS: tuple[FlagSpec, ...] = (
+    FlagSpec("canvos_url", "canvos.url", str | None, _opt("--canvos-url", help="CanvOS git URL", metavar="URL")),
+    FlagSpec("ref", "canvos.ref", str | None, _opt("--ref", help="CanvOS tag, branch or SHA; 'latest' = newest "
+                                                   "release tag", metavar="REF")),
+    FlagSpec("arch", "build.arch", str | None, _opt("--arch", help="amd64 (default) or arm64")),
+    FlagSpec("os", "build.os", str | None, _opt("--os", help="OS distribution (ubuntu, opensuse-leap, rhel, sles)")),
+    FlagSpec("os_version", "build.os_version", str | None, _opt("--os-version", help="OS version, e.g. 22.04")),
+    FlagSpec("k8s_distribution", "build.k8s_distribution", str | None,
+             _opt("--k8s-distribution", help="k3s, rke2, kubeadm, kubeadm-fips, nodeadm, canonical")),
+    FlagSpec("k8s_version", "build.k8s_versions", list[str] | None,
+             _opt("--k8s-version", help="Kubernetes version to build (repeatable)", metavar="V"),
+             _list_or_none),
+    FlagSpec("all_k8s_versions", "build.all_k8s_versions", bool | None,
+             typer.Option(None, "--all-k8s-versions", help="build every version in k8s_version.json "
+                          "(2-5 GB each)", show_default=False)),
+    FlagSpec("custom_tag", "build.custom_tag", str | None, _opt("--custom-tag", help="CUSTOM_TAG (a-z, 0-9)")),
+    FlagSpec("iso_name", "build.iso_name", str | None, _opt("--iso-name", help="ISO_NAME")),
+    FlagSpec("image_registry", "build.image_registry", str | None,
+             _opt("--image-registry", help="IMAGE_REGISTRY the provider images are named with")),
+    FlagSpec("image_repo", "build.image_repo", str | None, _opt("--image-repo", help="IMAGE_REPO")),
+    FlagSpec("target", "build.target", str | None, _opt("--target", help="all, iso or provider-images")),
+    FlagSpec("build_arg", "build.extra_args", list[str] | None,
+             _opt("--build-arg", help="extra KEY=VALUE for .arg (repeatable)", metavar="KEY=VALUE"),
+             _pairs("--build-arg")),
+    FlagSpec("registry", "registry.domain", str | None,
+             _opt("--registry", help="private external registry for user-data, e.g. 10.10.254.254:8000/spectro-images",
+                  metavar="DOMAIN")),
+    FlagSpec("registry_username", "registry.username", str | None, _opt("--registry-username", help="registry user")),
+    FlagSpec("registry_password_file", "registry.password_file", Path | None,
+             _opt("--registry-password-file", help="file holding the registry password", metavar="FILE")),
+    FlagSpec("insecure_registry", "registry.insecure", bool | None,
+             typer.Option(None, "--insecure-registry", help="plain HTTP / unverified TLS registry",
+                          show_default=False)),
+    FlagSpec("registry_mapping", "registry.mapping_rules", list[str] | None,
+             _opt("--registry-mapping", help="SRC=DST mapping rule (repeatable; switches to "
+                  "stylus.externalRegistries)", metavar="SRC=DST"), _pairs("--registry-mapping")),
+    FlagSpec("palette_endpoint", "site.palette_endpoint", str | None,
+             _opt("--palette-endpoint", help="Palette API endpoint, e.g. api.spectrocloud.com")),
+    FlagSpec("project_name", "site.project_name", str | None, _opt("--project-name", help="Palette project")),
+    FlagSpec("edge_host_token_file", "site.edge_host_token_file", Path | None,
+             _opt("--edge-host-token-file", help="file holding the registration token (or "
+                  "EDGEFORGE_EDGE_HOST_TOKEN)", metavar="FILE")),
+    FlagSpec("earthly_image", "earthly.image", str | None, _opt("--earthly-image", help="Earthly image")),
+    FlagSpec("buildkit_host", "earthly.buildkit_host", str | None,
+             _opt("--buildkit-host", help="remote BuildKit, tcp://HOST:8372 (Earthly then runs unprivileged)",
+                  metavar="URL")),
+    FlagSpec("output", "output.dir", Path | None, _opt("--output", help="output directory", metavar="DIR")),
+)
+
+PASSWORD_STDIN = FlagSpec("registry_password_stdin", "", bool,
+                          typer.Option(False, "--registry-password-stdin",
+                                       help="read the registry password from stdin"))
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_flags(specs: tuple[FlagSpec, ...], *, password_stdin: bool = True) -> Callable[[F], F]:
+    """Add shared options to a command; the command receives them as `flags` (dotted key -> value)
+    and `password_stdin`."""
+
+    def decorate(func: F) -> F:
+        sig = inspect.signature(func)
+        params = [p for p in sig.parameters.values() if p.name not in ("flags", "password_stdin")]
+        extra = [inspect.Parameter(s.param, inspect.Parameter.KEYWORD_ONLY, default=s.option,
+                                   annotation=s.annotation) for s in specs]
+        if password_stdin:
+            extra.append(inspect.Parameter(PASSWORD_STDIN.param, inspect.Parameter.KEYWORD_ONLY,
+                                           default=PASSWORD_STDIN.option, annotation=bool))
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            flags: dict[str, Any] = {}
+            for s in specs:
+                value = kwargs.pop(s.param, None)
+                if s.convert is not None:
+                    value = s.convert(value)
+                if isinstance(value, Path):
+                    value = str(value)
+                if value is not None:
+                    flags[s.key] = value
+            stdin = bool(kwargs.pop(PASSWORD_STDIN.param, False)) if password_stdin else False
+            return func(*args, flags=flags, password_stdin=stdin, **kwargs)
+
+        wrapper.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, State) else State()
+
+
+def load(ctx: typer.Context, flags: dict[str, Any] | None = None, *, password_stdin: bool = False) -> Config:
+    """Build the one Config for this invocation from every layer."""
+    from edgeforge_ext import console
+    from edgeforge_ext.config import load_config
+    from edgeforge_ext.secrets import secret_from_stdin
+
+    st = state(ctx)
+    all_flags = dict(flags or {})
+    if st.workdir is not None:
+        all_flags["workdir"] = str(st.workdir)
+    password = secret_from_stdin("registry password") if password_stdin else None
+    config = load_config(st.config_path, env=dict(os.environ), flags=all_flags, registry_password=password)
+    for warning in config.warnings:
+        console.warn(warning)
+    return config
+
+
+def wants_json(ctx: typer.Context, local: bool) -> bool:
+    return local or state(ctx).json

@@ -1,0 +1,9 @@
+"""CLI commands for preflight (filled in by its issue)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    return None

@@ -1,0 +1,384 @@
+"""Configuration: defaults < edgeforge.toml < EDGEFORGE_* environment < flags, resolved in one place.
+
+`load_config` is the only entry point. It returns a frozen `Config` plus, for every key, the layer
+its value came from (`Config.sources`), which `config show` prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgeforge_ext.errors import ConfigError
+from edgeforge_ext.secrets import Secret, secret_from_env, secret_from_file
+from edgeforge_ext.settings import (
+    ENV_EDGE_HOST_TOKEN,
+    ENV_REGISTRY_PASSWORD,
+    KEY_BY_NAME,
+    KEYS,
+    NETWORK_KEYS,
+    REGISTRY_ENTRY_KEYS,
+    USER_KEYS,
+    VARIANT_KEYS,
+    Key,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CONFIG_FILE_NAME = "edgeforge.toml"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    domain: str
+    username: str = ""
+    password: Secret | None = None
+    repository_name: str = ""
+    certificates: tuple[str, ...] = ()
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    overrides: Mapping[str, Any]  # build.* key -> raw value from the file
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved, validated configuration. `values` maps every key of settings.KEYS to its value."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+    config_file: Path | None
+    registry_password: Secret | None = None
+    edge_host_token: Secret | None = None
+    registries: tuple[RegistryEntry, ...] = ()
+    variants: tuple[Variant, ...] = ()
+    variant: str | None = None
+    warnings: tuple[str, ...] = ()
+    layers: tuple[tuple[str, Mapping[str, Any]], ...] = field(default=(), repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self.values["workdir"]).expanduser().resolve()
+
+    @property
+    def checkout_dir(self) -> Path:
+        return self.workdir / "CanvOS"
+
+    @property
+    def output_dir(self) -> Path:
+        out = self.values["output.dir"]
+        return Path(out).expanduser().resolve() if out else self.workdir / "output"
+
+    @property
+    def image_repo(self) -> str:
+        return str(self.values["build.image_repo"] or self.values["build.os"])
+
+    @property
+    def has_external_registry(self) -> bool:
+        return bool(self.values["registry.domain"] or self.registries)
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        found = [self.registry_password, self.edge_host_token, *(r.password for r in self.registries)]
+        return tuple(s for s in found if s)
+
+    def with_variant(self, name: str) -> Config:
+        """This config with one [[variants]] table layered over the file's top-level settings."""
+        for variant in self.variants:
+            if variant.name == name:
+                break
+        else:
+            known = ", ".join(v.name for v in self.variants) or "none defined"
+            raise ConfigError(f"unknown variant {name!r} (variants: {known})")
+        layers = list(self.layers)
+        insert_at = next((i for i, (src, _) in enumerate(layers) if src.startswith("env")), len(layers))
+        layers.insert(insert_at, (f"variant {name}", dict(variant.overrides)))
+        values, sources = _resolve(layers)
+        return replace(self, values=values, sources=sources, variant=name, layers=tuple(layers))
+
+
+def load_config(
+    config_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    cwd: Path | None = None,
+    registry_password: Secret | None = None,
+) -> Config:
+    """Resolve the whole configuration. `flags` maps dotted keys to values given on the command line
+    (None means "not given"); `registry_password` is a secret the CLI read from stdin or a file."""
+    env = dict(env if env is not None else {})
+    cwd = cwd or Path.cwd()
+    warnings: list[str] = []
+
+    file_path = config_path
+    if file_path is None and env.get("EDGEFORGE_CONFIG"):
+        file_path = Path(env["EDGEFORGE_CONFIG"])
+    if file_path is None and (cwd / CONFIG_FILE_NAME).is_file():
+        file_path = cwd / CONFIG_FILE_NAME
+    file_values: dict[str, Any] = {}
+    if file_path is not None:
+        file_values = read_config_file(file_path)
+
+    env_values, env_warnings = _env_layer(env)
+    warnings.extend(env_warnings)
+    flag_values = {k: v for k, v in (flags or {}).items() if v is not None}
+    for name in flag_values:
+        if name not in KEY_BY_NAME:
+            raise ConfigError(f"internal: flag for unknown key {name}")
+
+    file_label = f"file {file_path}" if file_path else "file"
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        ("default", {k.name: k.default for k in KEYS}),
+        (file_label, {k: v for k, v in file_values.items() if k in KEY_BY_NAME}),
+        ("env", env_values),
+        ("flag", flag_values),
+    ]
+    values, sources = _resolve(layers)
+    if file_path is not None:
+        base = file_path.parent
+        for name in ("registry.password_file", "site.edge_host_token_file", "render.template_dir",
+                     "render.extra_user_data"):
+            if sources[name].startswith("file") and values[name]:
+                values[name] = str((base / Path(values[name]).expanduser()))
+
+    password = registry_password
+    if password is None:
+        password = secret_from_env(ENV_REGISTRY_PASSWORD, env)
+    if password is None and values["registry.password_file"]:
+        password = secret_from_file(values["registry.password_file"], "registry password")
+    token = secret_from_env(ENV_EDGE_HOST_TOKEN, env)
+    if token is None and values["site.edge_host_token_file"]:
+        token = secret_from_file(values["site.edge_host_token_file"], "edge host token")
+
+    registries = tuple(_registry_entry(i, t, env, file_label) for i, t in enumerate(values["registry.registries"]))
+    variants = tuple(_variant(i, t, file_label) for i, t in enumerate(values["variants"]))
+    names = [v.name for v in variants]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"variant names must be unique: {', '.join(dupes)} ({file_label})")
+    for i, table in enumerate(values["users"]):
+        _check_table_keys(table, USER_KEYS, f"users[{i}]", file_label)
+    for i, table in enumerate(values["site.network"]):
+        _check_table_keys(table, NETWORK_KEYS, f"site.network[{i}]", file_label)
+
+    return Config(
+        values=values,
+        sources=sources,
+        config_file=file_path,
+        registry_password=password,
+        edge_host_token=token,
+        registries=registries,
+        variants=variants,
+        warnings=tuple(warnings),
+        layers=tuple(layers),
+    )
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse an edgeforge.toml into dotted keys; malformed TOML and unknown keys are exit-2 errors."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line N, column M)": keep it, it is what users need.
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from exc
+    return _flatten(data, path)
+
+
+def _flatten(data: Mapping[str, Any], path: Path, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if name in KEY_BY_NAME:
+            out[name] = value
+        elif isinstance(value, dict) and any(k.name.startswith(name + ".") for k in KEYS):
+            out.update(_flatten(value, path, name + "."))
+        else:
+            raise ConfigError(f"{path}: unknown key '{name}'" + _did_you_mean(name, [k.name for k in KEYS]))
+    return out
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if not close:
+        tail = name.rsplit(".", 1)[-1]
+        close = [c for c in candidates if c.rsplit(".", 1)[-1] == tail][:1]
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    by_env = {k.env_name: k for k in KEYS if k.env}
+    out: dict[str, Any] = {}
+    warnings: list[str] = []
+    known_other = {ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN, "EDGEFORGE_CONFIG"}
+    for name, raw in env.items():
+        if not name.startswith("EDGEFORGE_") or name in known_other:
+            continue
+        key = by_env.get(name)
+        if key is None:
+            warnings.append(f"ignoring unknown environment variable {name}"
+                            + _did_you_mean(name, list(by_env)))
+            continue
+        out[key.name] = _from_string(key, raw, f"env {name}")
+    return out, warnings
+
+
+def _from_string(key: Key, raw: str, source: str) -> Any:
+    """Environment values are strings; turn them into the key's type."""
+    if key.kind == "bool":
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ConfigError(f"{key.name} must be true or false, got {raw!r} ({source})")
+    if key.kind == "int":
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{key.name} must be a whole number, got {raw!r} ({source})") from exc
+    if key.kind == "list":
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if key.kind == "dict":
+        return parse_pairs([p for p in raw.split(",") if p.strip()], key.name, source)
+    return raw
+
+
+def parse_pairs(items: list[str], what: str, source: str) -> dict[str, str]:
+    """KEY=VALUE strings (flags and env) to a dict; a missing '=' is a usage error."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r} ({source})")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _resolve(layers: list[tuple[str, Mapping[str, Any]]] | tuple[tuple[str, Mapping[str, Any]], ...],
+             ) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for source, layer in layers:
+        for name, value in layer.items():
+            key = KEY_BY_NAME[name]
+            source_label = f"env {key.env_name}" if source == "env" else source
+            values[name] = _check_type(key, value, source_label)
+            sources[name] = source_label
+    return values, sources
+
+
+def _check_type(key: Key, value: Any, source: str) -> Any:
+    where = f"({source})"
+    kind = key.kind
+    if kind in ("str", "path"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{key.name} must be a string, got {type(value).__name__} {where}")
+        if key.choices and value not in key.choices:
+            raise ConfigError(f"{key.name} must be one of {', '.join(key.choices)}, got {value!r} {where}"
+                              + _did_you_mean(value, list(key.choices)))
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key.name} must be true or false, got {value!r} {where}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key.name} must be a whole number, got {value!r} {where}")
+        if key.minimum is not None and value < key.minimum:
+            raise ConfigError(f"{key.name} must be at least {key.minimum}, got {value} {where}")
+        return value
+    if kind == "list":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key.name} must be a list of strings {where}")
+        for item in value:
+            if key.item_choices and item not in key.item_choices:
+                raise ConfigError(f"{key.name}: {item!r} is not one of {', '.join(key.item_choices)} {where}"
+                                  + _did_you_mean(item, list(key.item_choices)))
+        return list(value)
+    if kind == "dict":
+        if not isinstance(value, dict) or not all(isinstance(v, str | int | bool) for v in value.values()):
+            raise ConfigError(f"{key.name} must be a table of strings {where}")
+        return {str(k): _scalar_str(v) for k, v in value.items()}
+    if kind == "tables":
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"{key.name} must be a list of tables ([[{key.name}]]) {where}")
+        return list(value)
+    raise ConfigError(f"internal: unknown kind {kind}")  # pragma: no cover
+
+
+def _scalar_str(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_table_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str, source: str) -> None:
+    for name in table:
+        if name not in allowed:
+            raise ConfigError(f"unknown key '{where}.{name}' ({source})" + _did_you_mean(name, list(allowed)))
+
+
+def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], source: str) -> RegistryEntry:
+    where = f"registry.registries[{i}]"
+    _check_table_keys(table, REGISTRY_ENTRY_KEYS, where, source)
+    domain = table.get("domain")
+    if not isinstance(domain, str) or not domain:
+        raise ConfigError(f"{where}.domain is required ({source})")
+    password: Secret | None = None
+    if table.get("password_env"):
+        password = secret_from_env(str(table["password_env"]), env)
+        if password is None:
+            raise ConfigError(f"{where}.password_env names {table['password_env']}, which is not set")
+    elif table.get("password_file"):
+        password = secret_from_file(str(table["password_file"]), f"password for {domain}")
+    certs = table.get("certificates", [])
+    if isinstance(certs, str):
+        certs = [certs]
+    insecure = table.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError(f"{where}.insecure must be true or false ({source})")
+    return RegistryEntry(
+        domain=domain,
+        username=str(table.get("username", "")),
+        password=password,
+        repository_name=str(table.get("repository_name", "")),
+        certificates=tuple(str(c) for c in certs),
+        insecure=insecure,
+    )
+
+
+def _variant(i: int, table: Mapping[str, Any], source: str) -> Variant:
+    where = f"variants[{i}]"
+    _check_table_keys(table, ("name", *VARIANT_KEYS), where, source)
+    name = table.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name is required ({source})")
+    overrides = {VARIANT_KEYS[k]: v for k, v in table.items() if k != "name"}
+    for key_name, value in overrides.items():
+        _check_type(KEY_BY_NAME[key_name], value, f"variant {name}, {source}")
+    return Variant(name=name, overrides=overrides)

@@ -1,0 +1,94 @@
+"""Console discipline: humans read stderr, machines read stdout (--json).
+
+No colour or spinners when stderr is not a terminal; under GitHub Actions steps are folded.
+rich is imported lazily so `--help` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_stderr: Console | None = None
+
+
+def in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty() and not in_github_actions() and os.environ.get("TERM") != "dumb"
+
+
+def err() -> Console:
+    """The stderr console (created on first use, so it follows pytest's capture)."""
+    global _stderr
+    from rich.console import Console
+
+    if _stderr is None or _stderr.file is not sys.stderr:
+        interactive = is_interactive()
+        _stderr = Console(
+            file=sys.stderr,
+            force_terminal=interactive,
+            no_color=not interactive or "NO_COLOR" in os.environ,
+            highlight=False,
+            soft_wrap=True,
+            width=None if interactive else 200,
+        )
+    return _stderr
+
+
+def info(message: str) -> None:
+    err().print(message, markup=False)
+
+
+def note(message: str) -> None:
+    err().print(f"[dim]{_escape(message)}[/dim]")
+
+
+def warn(message: str) -> None:
+    err().print(f"[yellow]warning:[/yellow] {_escape(message)}")
+
+
+def error(message: str) -> None:
+    if in_github_actions():
+        sys.stderr.write(f"::error::{_gha_escape(message)}\n")
+    err().print(f"[bold red]error:[/bold red] {_escape(message)}")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def group(title: str) -> Iterator[None]:
+    """A foldable section under GitHub Actions; a heading elsewhere."""
+    if in_github_actions():
+        sys.stderr.write(f"::group::{title}\n")
+        sys.stderr.flush()
+        try:
+            yield
+        finally:
+            sys.stderr.write("::endgroup::\n")
+            sys.stderr.flush()
+    else:
+        err().print(f"[bold]==> {_escape(title)}[/bold]")
+        yield
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _gha_escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

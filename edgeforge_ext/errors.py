@@ -1,0 +1,92 @@
+"""One error hierarchy; each class carries its exit code. Only the CLI turns them into exits."""
+
+from __future__ import annotations
+
+
+class EdgeforgeError(Exception):
+    """Base of every error the tool reports to a user (never a bug)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = list(details or [])
+
+
+class UsageError(EdgeforgeError):
+    """Wrong flags or configuration (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A config file, environment variable or flag value is invalid (exit 2)."""
+
+
+class PreflightError(EdgeforgeError):
+    """The host does not meet the minimums (exit 3)."""
+
+    exit_code = 3
+
+
+class CheckoutError(EdgeforgeError):
+    """The CanvOS checkout failed: git, refs, local edits (exit 4)."""
+
+    exit_code = 4
+
+
+class RenderError(EdgeforgeError):
+    """Rendering or validating user-data, .arg, versions or targets failed (exit 5)."""
+
+    exit_code = 5
+
+
+class ValidationError(RenderError):
+    """Inputs failed validation; ``details`` lists every problem (exit 5)."""
+
+
+class EngineError(EdgeforgeError):
+    """The container engine is missing, too old, or refuses what we need (exit 6)."""
+
+    exit_code = 6
+
+
+class BuildFailed(EdgeforgeError):
+    """The Earthly build exited non-zero (exit 7); ``details`` holds the log tail."""
+
+    exit_code = 7
+
+
+class ArtifactError(EdgeforgeError):
+    """A built artifact is missing or wrong (exit 8)."""
+
+    exit_code = 8
+
+
+class RegistryError(EdgeforgeError):
+    """Registry authentication, push, or missing images (exit 9)."""
+
+    exit_code = 9
+
+
+class Interrupted(EdgeforgeError):
+    """Ctrl-C or SIGTERM; everything started was stopped and removed (exit 130)."""
+
+    exit_code = 130
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success (also: nothing to do because the inputs are unchanged)",
+    1: "internal error (a bug; run with --debug for the traceback)",
+    2: "usage or configuration error",
+    3: "preflight failed (host does not meet the minimums)",
+    4: "CanvOS checkout failed (git)",
+    5: "render or validation failed (user-data, .arg, versions, targets)",
+    6: "container engine problem (no daemon, too old, privileged containers refused)",
+    7: "the Earthly build failed (its log tail is shown)",
+    8: "artifact verification failed (ISO missing, checksum mismatch, user-data not inside)",
+    9: "registry problem (authentication, push, missing images)",
+    130: "interrupted; everything started was stopped and removed",
+}

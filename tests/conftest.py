@@ -1,0 +1,176 @@
+"""Shared fixtures: a clean environment for every test, and the real engines (Docker, a registry).
+
+Under CI=true a missing daemon or registry FAILS the test; elsewhere it skips with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip on a laptop without the engine; fail in CI, where a green run must mean it ran."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"required engine missing under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No EDGEFORGE_* or GitHub Actions variables leak in; HOME is a fresh temp dir."""
+    for name in list(os.environ):
+        if name.startswith("EDGEFORGE_") or name.startswith("GITHUB_"):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """A Docker SDK client against the real daemon (honours DOCKER_HOST)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no daemon"
+        require(False, f"no Docker daemon reachable: {exc}")
+        return
+    yield client
+    client.close()
+
+
+@dataclass
+class Registry:
+    """A real `docker-registry serve` on 127.0.0.1."""
+
+    host: str  # "127.0.0.1:PORT" (or "127.0.0.1" on port 80)
+    port: int
+    username: str | None
+    password: str | None
+    storage: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        if self.username is None or self.password is None:
+            return None
+        return (self.username, self.password)
+
+
+def _start_registry(base: Path, port: int, username: str | None, password: str | None) -> Registry:
+    require(shutil.which("docker-registry") is not None, "docker-registry is not installed")
+    base.mkdir(parents=True, exist_ok=True)
+    storage = base / "storage"
+    storage.mkdir(exist_ok=True)
+    auth = ""
+    if username is not None and password is not None:
+        require(shutil.which("htpasswd") is not None, "htpasswd (apache2-utils) is not installed")
+        htpasswd = base / "htpasswd"
+        subprocess.run(["htpasswd", "-Bbc", str(htpasswd), username, password], check=True,
+                       capture_output=True)
+        auth = f"auth:\n  htpasswd:\n    realm: edgeforge-test\n    path: {htpasswd}\n"
+    config = base / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        + auth
+    )
+    log = (base / "registry.log").open("wb")
+    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    if not wait_for_port("127.0.0.1", port):
+        proc.kill()
+        require(False, f"docker-registry did not start on port {port}: {(base / 'registry.log').read_text()}")
+    host = "127.0.0.1" if port == 80 else f"127.0.0.1:{port}"
+    return Registry(host, port, username, password, storage, proc)
+
+
+def _stop_registry(reg: Registry) -> None:
+    reg.process.terminate()
+    try:
+        reg.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        reg.process.kill()
+
+
+@pytest.fixture
+def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Registry]]:
+    """Start extra registries: registry_factory(auth=True, port=None)."""
+    started: list[Registry] = []
+
+    def start(auth: bool = True, port: int | None = None, username: str = "builder",
+              password: str = "s3cret-Pa55:word#1") -> Registry:
+        base = tmp_path_factory.mktemp("registry")
+        reg = _start_registry(base, port or free_port(), username if auth else None,
+                              password if auth else None)
+        started.append(reg)
+        return reg
+
+    yield start
+    for reg in started:
+        _stop_registry(reg)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """One registry with htpasswd auth for the whole session."""
+    reg = _start_registry(tmp_path_factory.mktemp("registry"), free_port(), "builder", "s3cret-Pa55:word#1")
+    yield reg
+    _stop_registry(reg)
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny image built from local files (no pulls possible here): scratch + busybox-static."""
+    busybox = shutil.which("busybox")
+    require(busybox is not None, "busybox-static is not installed")
+    import io
+    import tarfile
+
+    ctx = io.BytesIO()
+    with tarfile.open(fileobj=ctx, mode="w") as tar:
+        tar.add(str(busybox), arcname="busybox")
+        dockerfile = (b'FROM scratch\nCOPY busybox /bin/busybox\n'
+                      b'RUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n')
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    ctx.seek(0)
+    tag = "edgeforge-test/busybox:latest"
+    docker_client.images.build(fileobj=ctx, custom_context=True, tag=tag, rm=True)
+    return tag
