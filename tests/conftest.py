@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+# Fixture plugins: the CanvOS-like git repository and the stand-in Earthly image.
+pytest_plugins = ["tests.canvos_fixture", "tests.standin"]
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip on a laptop without the engine; fail in CI, where a green run must mean it ran."""

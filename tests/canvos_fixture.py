@@ -1,0 +1,1 @@
+"""CanvOS-like git repositories for tests (see ../shared/reference/canvos-fixture.md)."""

@@ -1,0 +1,1 @@
+"""The stand-in Earthly image, built in the test session from local files."""
