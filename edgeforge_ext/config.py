@@ -30,7 +30,7 @@ from edgeforge_ext.settings import (
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 CONFIG_FILE_NAME = "edgeforge.toml"
 _TRUE = {"1", "true", "yes", "on"}
@@ -154,7 +154,7 @@ def load_config(
         for name in ("registry.password_file", "site.edge_host_token_file", "render.template_dir",
                      "render.extra_user_data"):
             if sources[name].startswith("file") and values[name]:
-                values[name] = str((base / Path(values[name]).expanduser()))
+                values[name] = str(base / Path(values[name]).expanduser())
 
     password = registry_password
     if password is None:
@@ -216,7 +216,8 @@ def _flatten(data: Mapping[str, Any], path: Path, prefix: str = "") -> dict[str,
         elif isinstance(value, dict) and any(k.name.startswith(name + ".") for k in KEYS):
             out.update(_flatten(value, path, name + "."))
         else:
-            raise ConfigError(f"{path}: unknown key '{name}'" + _did_you_mean(name, [k.name for k in KEYS]))
+            probe = f"{name}.{next(iter(value))}" if isinstance(value, dict) and value else name
+            raise ConfigError(f"{path}: unknown key '{name}'" + _did_you_mean(probe, [k.name for k in KEYS]))
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from edgeforge_ext.errors import ConfigError
@@ -64,7 +64,7 @@ def secret_from_stdin(what: str) -> Secret:
     return Secret(value, source="stdin")
 
 
-def secret_from_env(name: str, env: dict[str, str] | None = None) -> Secret | None:
+def secret_from_env(name: str, env: Mapping[str, str] | None = None) -> Secret | None:
     source = os.environ if env is None else env
     value = source.get(name)
     if value is None or value == "":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,10 @@ def with_flags(specs: tuple[FlagSpec, ...], *, password_stdin: bool = True) -> C
 
     def decorate(func: F) -> F:
         sig = inspect.signature(func)
-        params = [p for p in sig.parameters.values() if p.name not in ("flags", "password_stdin")]
+        # Resolve string annotations (PEP 563) against the command's own module, so Typer sees them.
+        hints = typing.get_type_hints(func, include_extras=True)
+        params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
+                  if p.name not in ("flags", "password_stdin")]
         extra = [inspect.Parameter(s.param, inspect.Parameter.KEYWORD_ONLY, default=s.option,
                                    annotation=s.annotation) for s in specs]
         if password_stdin:
@@ -143,7 +147,9 @@ def with_flags(specs: tuple[FlagSpec, ...], *, password_stdin: bool = True) -> C
             stdin = bool(kwargs.pop(PASSWORD_STDIN.param, False)) if password_stdin else False
             return func(*args, flags=flags, password_stdin=stdin, **kwargs)
 
-        wrapper.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+        new_sig = sig.replace(parameters=[*params, *extra], return_annotation=hints.get("return", None))
+        wrapper.__signature__ = new_sig  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in new_sig.parameters.values()}
         return wrapper  # type: ignore[return-value]
 
     return decorate

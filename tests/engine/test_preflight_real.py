@@ -1,0 +1,51 @@
+"""Preflight against the real daemon of this machine: 2 CPUs and no privileged containers."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from edgeforge_ext.cli import run
+
+
+def test_preflight_reports_cpu_and_privileged_failures(docker_client, busybox_image, capsys, tmp_path):
+    if (os.cpu_count() or 0) >= 4:  # pragma: no cover - only meaningful on a small host
+        import pytest
+
+        pytest.fail("this test expects the 2-CPU build machine of this project")
+    code = run(["--workdir", str(tmp_path), "preflight", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    checks = {c["name"]: c for c in out["checks"]}
+    assert code == 3 and out["ok"] is False
+    assert set(checks) == {"arch", "cpu", "memory", "disk", "docker", "docker_version", "privileged", "git"}
+    assert checks["cpu"]["ok"] is False and "minimum 4" in checks["cpu"]["detail"]
+    assert checks["privileged"]["ok"] is False and checks["privileged"]["required"] is True
+    assert "privileged" in checks["privileged"]["detail"]
+    assert checks["docker"]["ok"] and checks["docker_version"]["ok"]
+    assert "API" in checks["docker_version"]["detail"]
+    assert checks["git"]["ok"]
+
+
+def test_preflight_table_on_stderr_lists_everything(docker_client, busybox_image, capsys, tmp_path):
+    code = run(["--workdir", str(tmp_path), "preflight"])
+    err = capsys.readouterr().err
+    assert code == 3
+    for name in ("arch", "cpu", "memory", "disk", "docker_version", "privileged", "git"):
+        assert name in err
+    assert "preflight failed: cpu, privileged" in err
+
+
+def test_preflight_passes_with_lowered_thresholds_and_remote_buildkit(docker_client, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("EDGEFORGE_PREFLIGHT_MIN_CPUS", "1")
+    monkeypatch.setenv("EDGEFORGE_PREFLIGHT_MIN_DISK_GB", "1")
+    monkeypatch.setenv("EDGEFORGE_PREFLIGHT_MIN_MEMORY_GB", "1")
+    code = run(["--workdir", str(tmp_path), "preflight", "--buildkit-host", "tcp://127.0.0.1:8372"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_unreachable_daemon_is_reported(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    code = run(["--workdir", str(tmp_path), "preflight", "--json"])
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert code == 3
+    assert checks["docker"]["ok"] is False and "cannot reach the Docker daemon" in checks["docker"]["detail"]
