@@ -1,9 +1,163 @@
-"""CLI commands for build (filled in by its issue)."""
+"""`build`, `plan`, `push` and `clean`."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+
+from edgeforge_ext.cli.common import BUILD_FLAGS, FlagSpec, load, wants_json, with_flags
+
+
+def _no_push(value: bool | None) -> bool | None:
+    return False if value else None
+
+
+def _split(items: list[str] | None) -> list[str] | None:
+    if not items:
+        return None
+    return [p.strip() for item in items for p in item.split(",") if p.strip()]
+
+
+BUILD_ONLY_FLAGS: tuple[FlagSpec, ...] = (
+    FlagSpec("skip", "build.skip", list[str] | None,
+             typer.Option(None, "--skip", metavar="STEP", show_default=False,
+                          help="skip a step (repeatable): preflight, checkout, render, validate, registry-check, "
+                          "earthly, collect, push"), _split),
+    FlagSpec("no_push", "push.enabled", bool | None,
+             typer.Option(None, "--no-push", help="do not push the provider images", show_default=False),
+             _no_push),
+    FlagSpec("push_to", "push.to", list[str] | None,
+             typer.Option(None, "--push-to", metavar="origin,external", show_default=False,
+                          help="where provider images go: origin (IMAGE_REGISTRY/IMAGE_REPO:tag), external "
+                          "(<registry>/<IMAGE_REGISTRY>/<IMAGE_REPO>:tag, where the Edge host pulls); default "
+                          "external when an external registry is configured, else origin"), _split),
+)
+
+
+def build(
+    ctx: typer.Context,
+    plan_only: Annotated[bool, typer.Option("--plan", help="print what would be built and run; change nothing")]
+    = False,
+    keep_user_data: Annotated[bool, typer.Option("--keep-user-data",
+                                                 help="keep user-data (it holds credentials) in the checkout")]
+    = False,
+    discard_changes: Annotated[bool, typer.Option("--discard-changes",
+                                                  help="discard local edits in the checkout when switching ref")]
+    = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="fail at once when the work directory is busy")]
+    = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")] = False,
+    *,
+    flags: dict[str, Any],
+    password_stdin: bool,
+) -> None:
+    """Run the whole flow: preflight → checkout → render → validate → registry check → earthly →
+    collect → push → report. Ends with the ISO (path, size, SHA256), each provider image and where
+    it was pushed, the values for the Palette OS (BYOOS) layer, and the time each step took.
+    Writes edgeforge-report.json, os-pack.yaml and edgeforge-build.log to the output directory."""
+    config = load(ctx, flags, password_stdin=password_stdin)
+    as_json = wants_json(ctx, json_out)
+    if plan_only:
+        _show_plan(config, as_json)
+        return
+    from edgeforge_ext import console
+    from edgeforge_ext.build_view import print_summary
+    from edgeforge_ext.pipeline import BuildOptions, Pipeline
+
+    options = BuildOptions(keep_user_data=keep_user_data or bool(config["render.keep_user_data"]),
+                           discard_changes=discard_changes, wait=not no_wait, on_line=_line_printer())
+    report = Pipeline(config, options).run()
+    print_summary(report, config.output_dir)
+    if as_json:
+        console.print_json(report.as_json())
+
+
+def _line_printer() -> Any:
+    import sys
+
+    def show(line: str) -> None:
+        sys.stderr.write(line + "\n")
+
+    return show
+
+
+def plan(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="print the plan as JSON on stdout")] = False,
+    *,
+    flags: dict[str, Any],
+    password_stdin: bool,
+) -> None:
+    """What `build` would do, with no side effects: CanvOS ref and SHA, PE_VERSION, targets, the Earthly
+    command line, provider image tags, the ISO path, where images will be pushed (same as build --plan)."""
+    config = load(ctx, flags, password_stdin=password_stdin)
+    _show_plan(config, wants_json(ctx, json_out))
+
+
+def _show_plan(config: Any, as_json: bool) -> None:
+    from edgeforge_ext import console
+    from edgeforge_ext.build_view import earthly_commands, plan_source, print_plan
+    from edgeforge_ext.plan import make_plan, plan_as_json
+
+    the_plan = make_plan(config, plan_source(config))
+    if as_json:
+        console.print_json(plan_as_json(the_plan, earthly_commands(the_plan)))
+    else:
+        print_plan(the_plan, config)
+
+
+def push(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="print the updated report as JSON on stdout")] = False,
+    *,
+    flags: dict[str, Any],
+    password_stdin: bool,
+) -> None:
+    """Push the provider images of the last build again, without rebuilding (resumes a failed push)."""
+    from edgeforge_ext import console
+    from edgeforge_ext.pipeline import push_images
+    from edgeforge_ext.report import read_report, write_report
+
+    config = load(ctx, flags, password_stdin=password_stdin)
+    report = read_report(config.output_dir)
+    try:
+        push_images(config, report)
+        if report.status == "push-failed":
+            report.status = "success"
+    finally:
+        write_report(report, config.output_dir)
+    if wants_json(ctx, json_out):
+        console.print_json(report.as_json())
+
+
+def clean(
+    ctx: typer.Context,
+    images: Annotated[bool, typer.Option("--images/--keep-images",
+                                         help="also remove the Earthly image")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="print what was removed as JSON")] = False,
+) -> None:
+    """Remove what edgeforge-ext cached or left behind: its containers, the BuildKit cache volume,
+    and the Earthly image (kept between builds so the next build is warm)."""
+    from edgeforge_ext import console, engine
+
+    config = load(ctx, {})
+    client = engine.client()
+    try:
+        summary = engine.remove_managed(client, earthly_image=str(config["earthly.image"]) if images else None)
+    finally:
+        client.close()
+    if wants_json(ctx, json_out):
+        console.print_json(summary)
+    else:
+        console.info(f"removed: {summary}")
+
+
+_PUSH_FLAGS = tuple(s for s in BUILD_FLAGS if s.key.startswith("registry.") or s.key == "output.dir")
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("build")(with_flags(BUILD_FLAGS + BUILD_ONLY_FLAGS)(build))
+    app.command("plan")(with_flags(BUILD_FLAGS + BUILD_ONLY_FLAGS)(plan))
+    app.command("push")(with_flags(_PUSH_FLAGS)(push))
+    app.command("clean")(clean)

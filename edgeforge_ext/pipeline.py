@@ -1,0 +1,390 @@
+"""The build flow: preflight → checkout → render → validate → registry-check → earthly → collect → push → report.
+
+Each step is named, timed and skippable (`--skip STEP`). Whatever a step starts is cleaned up by the
+step itself (containers are context managers); Ctrl-C and SIGTERM become `Interrupted` (exit 130).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from edgeforge_ext import console
+from edgeforge_ext.config import Config
+from edgeforge_ext.errors import (
+    ArtifactError,
+    BuildFailed,
+    EdgeforgeError,
+    Interrupted,
+    RegistryError,
+    UsageError,
+)
+from edgeforge_ext.plan import Plan, Source, make_plan
+from edgeforge_ext.report import (
+    LOG_NAME,
+    ImageRecord,
+    PushRecord,
+    Report,
+    StepRecord,
+    write_os_pack,
+    write_report,
+)
+from edgeforge_ext.secrets import Redactor
+from edgeforge_ext.settings import STEPS
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI cancel, systemd stop) takes the same clean path as Ctrl-C."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def source_from_facts(facts: Any) -> Source:
+    return Source(url=facts.url, ref=facts.ref, tag=facts.tag, sha=facts.sha, pe_version=facts.pe_version,
+                  describe=facts.describe, k8s_versions=facts.k8s_versions, targets=tuple(facts.targets))
+
+
+@dataclass
+class BuildOptions:
+    keep_user_data: bool = False
+    discard_changes: bool = False
+    wait: bool = True
+    on_line: Callable[[str], None] | None = None
+
+
+@dataclass
+class BuildState:
+    config: Config
+    options: BuildOptions
+    report: Report = field(default_factory=Report)
+    facts: Any = None
+    plan: Plan | None = None
+    rendered: Any = None
+    user_data_path: Path | None = None
+    redactor: Redactor = field(default_factory=Redactor)
+
+
+class Pipeline:
+    def __init__(self, config: Config, options: BuildOptions | None = None) -> None:
+        self.config = config
+        self.state = BuildState(config, options or BuildOptions())
+        self.state.redactor = Redactor(config.secrets)
+        self.output_dir = config.output_dir
+        self.run_id = uuid.uuid4().hex[:8]
+
+    # --- driver -----------------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        report = self.state.report
+        report.variant = self.config.variant
+        report.skipped = list(self.config["build.skip"])
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("preflight", self.preflight), ("checkout", self.checkout), ("render", self.render),
+            ("validate", self.validate), ("registry-check", self.registry_check), ("earthly", self.earthly),
+            ("collect", self.collect), ("push", self.push),
+        ]
+        assert [s for s, _ in steps] + ["report"] == list(STEPS)
+        from edgeforge_ext.locking import workdir_lock
+
+        try:
+            with sigterm_as_interrupt(), workdir_lock(self.config.workdir, wait=self.state.options.wait,
+                                                      what="build"):
+                for name, step in steps:
+                    self._run_step(name, step)
+            report.status = "success" if not report.error else report.status
+        except KeyboardInterrupt as exc:
+            report.status = "interrupted"
+            report.error = "interrupted"
+            raise Interrupted("interrupted: the Earthly container (if any) was stopped and removed") from exc
+        except EdgeforgeError as exc:
+            if report.status == "running":
+                report.status = "failed"
+            report.error = self.state.redactor(exc.message)
+            raise
+        finally:
+            self._finish()
+        return report
+
+    def _run_step(self, name: str, step: Callable[[], None]) -> None:
+        record = StepRecord(name, "not-run")
+        self.state.report.steps.append(record)
+        if name in self.config["build.skip"] and name not in ("checkout", "render"):
+            record.status = "skipped"
+            console.note(f"skipping {name} (--skip {name})")
+            return
+        start = time.monotonic()
+        with console.group(name):
+            try:
+                step()
+                record.status = "skipped" if name in self.config["build.skip"] else "ok"
+            except BaseException:
+                record.status = "failed"
+                raise
+            finally:
+                record.seconds = time.monotonic() - start
+        console.note(f"{name}: {record.status} in {record.seconds:.1f}s")
+
+    def _finish(self) -> None:
+        report = self.state.report
+        report.steps.append(StepRecord("report", "ok"))
+        if self.state.plan is not None:
+            report.os_pack = dict(self.state.plan.os_pack)
+            report.warnings = list(dict.fromkeys([*report.warnings, *self.state.plan.warnings]))
+            write_os_pack(dict(self.state.plan.os_pack), self.output_dir)
+        write_report(report, self.output_dir)
+        ud = self.state.user_data_path
+        if ud is not None and ud.exists() and not self.state.options.keep_user_data:
+            ud.unlink()
+            console.note(f"removed {ud} (it holds credentials; --keep-user-data keeps it)")
+
+    # --- steps ------------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        from edgeforge_ext.preflight import raise_if_failed, run_preflight
+        from edgeforge_ext.preflight_view import print_checks
+
+        versions = len(self.config["build.k8s_versions"]) or 1
+        checks = run_preflight(self.config, provider_images=versions)
+        if any(c.required and not c.ok for c in checks):
+            print_checks(checks)
+        raise_if_failed(checks)
+
+    def checkout(self) -> None:
+        from edgeforge_ext import canvos
+
+        path = self.config.checkout_dir
+        if "checkout" in self.config["build.skip"]:
+            if not path.exists():
+                raise UsageError(f"--skip checkout needs an existing checkout at {path}")
+            console.note(f"skipping checkout (--skip checkout): using {path} as it is")
+            facts = canvos.read_facts(path, url=str(self.config["canvos.url"]), ref=str(self.config["canvos.ref"]))
+        else:
+            facts = canvos.checkout(str(self.config["canvos.url"]), str(self.config["canvos.ref"]), path,
+                                    discard_changes=self.state.options.discard_changes)
+        for w in facts.warnings:
+            console.warn(w)
+        self.state.facts = facts
+        self.state.report.canvos = {"url": facts.url, "ref": facts.ref, "tag": facts.tag, "sha": facts.sha,
+                                    "pe_version": facts.pe_version, "describe": facts.describe,
+                                    "modified": list(facts.modified)}
+        console.info(f"CanvOS {facts.tag or facts.ref} at {facts.sha[:12]} (PE_VERSION {facts.pe_version})")
+        plan = make_plan(self.config, source_from_facts(facts))
+        self.state.plan = plan
+        for w in plan.warnings:
+            console.warn(w)
+        self.state.report.provider_images = [ImageRecord(i.ref, i.k8s_version, list(i.push_refs))
+                                             for i in plan.provider_images]
+
+    def render(self) -> None:
+        from edgeforge_ext.render import render_all, write_rendered
+
+        plan = self._plan()
+        rendered = render_all(self.config, pe_version=plan.pe_version,
+                              k8s_versions=self.state.facts.k8s_versions if self.state.facts else None)
+        self.state.rendered = rendered
+        if "render" in self.config["build.skip"]:
+            console.note("skipping render (--skip render): using the user-data and .arg already in the checkout")
+            existing = self.config.checkout_dir / "user-data"
+            self.state.user_data_path = None  # not ours: never removed
+            if not existing.exists() and plan.iso_name:
+                raise UsageError(f"--skip render needs {existing}")
+            return
+        ud, arg = write_rendered(rendered, self.config.checkout_dir)
+        self.state.user_data_path = ud
+        self.state.report.warnings.extend(rendered.warnings)
+        console.info(f"wrote {ud} (mode 0600) and {arg}")
+        if plan.iso_name:
+            console.note("the user-data (with the registry password and registration token) ends up inside "
+                         "the ISO, by Palette's design")
+
+    def validate(self) -> None:
+        # render_all already validated user-data and .arg (exit 5); here: the plan against the checkout.
+        plan = self._plan()
+        console.info(f"target {plan.target}: {len(plan.runs)} Earthly run(s), "
+                     f"{len(plan.provider_images)} provider image(s)"
+                     + (f", ISO {plan.iso_file}" if plan.iso_file else ""))
+
+    def registry_check(self) -> None:
+        from edgeforge_ext import registry
+
+        plan = self._plan()
+        hosts = self._registries_to_check(plan)
+        if not hosts:
+            console.note("no registry to check (nothing is pushed and no external registry is configured)")
+            return
+        for host, (username, password, insecure) in hosts.items():
+            registry.check_credentials(host, username, password, insecure=insecure)
+            console.info(f"registry {host}: credentials accepted" if username else f"registry {host}: reachable")
+
+    def _registries_to_check(self, plan: Plan) -> dict[str, tuple[str, Any, bool]]:
+        from edgeforge_ext.registry import registry_host
+
+        hosts: dict[str, tuple[str, Any, bool]] = {}
+        domain = str(self.config["registry.domain"])
+        if domain:
+            hosts[registry_host(domain)] = (str(self.config["registry.username"]), self.config.registry_password,
+                                            bool(self.config["registry.insecure"]))
+        if plan.push_enabled and "push" not in self.config["build.skip"]:
+            for image in plan.provider_images:
+                for ref in image.push_refs:
+                    host = registry_host(ref)
+                    if host not in hosts:
+                        creds = self._credentials_for(host)
+                        if creds[0]:
+                            hosts[host] = creds
+        return hosts
+
+    def _credentials_for(self, host: str) -> tuple[str, Any, bool]:
+        from edgeforge_ext.registry import registry_host
+
+        domain = str(self.config["registry.domain"])
+        if domain and registry_host(domain) == host:
+            return (str(self.config["registry.username"]), self.config.registry_password,
+                    bool(self.config["registry.insecure"]))
+        for entry in self.config.registries:
+            if registry_host(entry.domain) == host:
+                return (entry.username, entry.password, entry.insecure)
+        return ("", None, False)  # the Docker daemon's own credentials (docker login) apply
+
+    def earthly(self) -> None:
+        from edgeforge_ext import earthly, engine
+
+        plan = self._plan()
+        client = engine.client()
+        log_path = self.output_dir / LOG_NAME
+        log_path.unlink(missing_ok=True)
+        self.state.report.log = str(log_path)
+        proxies = {k: str(self.config[f"build.{k.lower()}"]) for k in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+                   if self.config[f"build.{k.lower()}"]}
+        try:
+            for i, run in enumerate(plan.runs, 1):
+                command = earthly.earthly_command(run.target, dict(run.build_args), privileged=plan.privileged)
+                spec = earthly.earthly_spec(
+                    image=plan.earthly_image, checkout=self.config.checkout_dir, command=command,
+                    privileged=plan.privileged, buildkit_host=plan.buildkit_host or None, proxies=proxies,
+                    workdir=self.config.workdir, run_id=f"{self.run_id}-{i}",
+                )
+                console.info(f"earthly +{run.target} ({i}/{len(plan.runs)})")
+                result = earthly.run_earthly(client, spec, log_path=log_path, redactor=self.state.redactor,
+                                             on_line=self.state.options.on_line)
+                if result.exit_code != 0:
+                    raise BuildFailed(
+                        f"earthly +{run.target} failed with exit code {result.exit_code} "
+                        f"(full log: {log_path})",
+                        details=[f"--- last {len(result.tail)} lines ---", *result.tail],
+                    )
+        finally:
+            client.close()
+
+    def collect(self) -> None:
+        from edgeforge_ext import engine
+        from edgeforge_ext.fsutil import move_into
+        from edgeforge_ext.iso import verify_iso
+
+        plan = self._plan()
+        if plan.iso_file:
+            built = self.config.checkout_dir / "build" / plan.iso_file
+            if not built.exists():
+                raise ArtifactError(f"the build did not produce {built}")
+            user_data = (self.state.rendered.user_data.encode() if self.state.rendered is not None else b"")
+            check = verify_iso(built, user_data)
+            sha_file = built.with_name(built.name + ".sha256")
+            iso = move_into(built, self.output_dir)
+            move_into(sha_file, self.output_dir)
+            self.state.report.iso = {"path": str(iso), "size": check.size, "sha256": check.sha256,
+                                     "user_data_path": check.user_data_path}
+            console.info(f"ISO {iso} ({check.size / 1024**2:.1f} MiB, sha256 {check.sha256[:16]}…), "
+                         f"user-data inside at {check.user_data_path}")
+        if plan.provider_images:
+            client = engine.client()
+            try:
+                missing = [i.ref for i in plan.provider_images if not engine.image_present(client, i.ref)]
+            finally:
+                client.close()
+            if missing:
+                raise ArtifactError("provider images the plan expects are not in the Docker daemon",
+                                    details=missing)
+            for image in plan.provider_images:
+                console.info(f"provider image {image.ref}")
+
+    def push(self) -> None:
+        plan = self._plan()
+        if not plan.push_enabled:
+            console.note("push disabled (--no-push)")
+            for s in self.state.report.steps:
+                if s.name == "push":
+                    s.status = "skipped"
+            return
+        push_images(self.config, self.state.report)
+
+    def _plan(self) -> Plan:
+        if self.state.plan is None:
+            raise UsageError("internal: no plan (the checkout step did not run)")
+        return self.state.plan
+
+
+def push_images(config: Config, report: Report) -> None:
+    """Push every image of the report that is not pushed yet; the report records what was (resumable)."""
+    from edgeforge_ext import engine
+
+    pending = [(image, target) for image in report.provider_images for target in image.unpushed]
+    if not pending:
+        console.info("nothing to push: every provider image is already pushed")
+        return
+    helper = Pipeline(config)
+    client = engine.client()
+    failures: list[str] = []
+    try:
+        for image, target in pending:
+            username, password, _insecure = helper._credentials_for(_host(target))
+            try:
+                if target != image.ref:
+                    engine.tag_image(client, image.ref, target)
+                digest = engine.push_image(client, target, username=username or None, password=password,
+                                           on_progress=_push_progress(target))
+            except RegistryError as exc:
+                failures.append(f"{target}: {exc.message}")
+                continue
+            image.pushed.append(PushRecord(target, digest))
+            console.info(f"pushed {target} ({digest})")
+    finally:
+        client.close()
+    if failures:
+        report.status = "push-failed"
+        raise RegistryError("some provider images were not pushed (edgeforge-ext push resumes)", details=failures)
+
+
+def _host(ref: str) -> str:
+    from edgeforge_ext.registry import registry_host
+
+    return registry_host(ref)
+
+
+def _push_progress(target: str) -> Callable[[str], None] | None:
+    if not console.is_interactive():
+        return None
+
+    def show(line: str) -> None:
+        console.note(f"{target}: {line}")
+
+    return show
