@@ -1,0 +1,309 @@
+"""The only jinja2 user: one sandboxed, strict environment, a YAML-quoting filter, one render entry.
+
+Also the top of the render step: `render_all` builds the user-data and .arg values from a Config,
+renders both templates, validates everything and reports every problem at once; `write_rendered`
+puts the files in place (atomically, user-data mode 0600, only when the bytes change).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeforge_ext.errors import ConfigError, RenderError, ValidationError
+from edgeforge_ext.secrets import Secret
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from edgeforge_ext.config import Config
+
+USER_DATA_TEMPLATE = "user-data.j2"
+ARG_TEMPLATE = "arg.j2"
+USER_DATA_FILE = "user-data"
+ARG_FILE = ".arg"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    user_data: str  # the full user-data text (holds secrets!)
+    arg_text: str  # the .arg text (no secrets)
+    arg_values: dict[str, str]  # KEY -> VALUE as bash and Earthly read it back from .arg
+    warnings: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML quoting
+
+
+class QuoteError(ValueError):
+    """A value that cannot be written as a YAML scalar (the message never holds the value)."""
+
+
+# Characters YAML allows raw inside a double-quoted scalar. Everything else is escaped, including
+# NEL, LS, PS (PyYAML folds raw ones into line breaks) and the BOM; C0/C1 controls, DEL and
+# U+FFFE/U+FFFF are not printable in YAML and must be escaped too.
+_RAW_EXCLUDED = {"\x85", "\u2028", "\u2029", "\ufeff"}
+_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
+
+
+def _yaml_char(ch: str) -> str:
+    short = _SHORT_ESCAPES.get(ch)
+    if short is not None:
+        return short
+    code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        # Lone surrogates (e.g. undecodable bytes from the environment) are not Unicode text.
+        raise QuoteError(f"a value contains an invalid character (lone surrogate U+{code:04X}); "
+                         "YAML text must be valid Unicode")
+    printable = (0x20 <= code <= 0x7E or 0xA0 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+                 or code >= 0x10000)
+    if printable and ch not in _RAW_EXCLUDED:
+        return ch
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def yaml_quote(value: Any) -> str:
+    """Render a value as a YAML flow scalar/collection that parses back to exactly that value.
+
+    Strings always become double-quoted scalars, so `yes`, `~`, `0123`, `*x`, `!tag`, `#`, `: `
+    and leading spaces stay strings. `Secret` values are revealed here, and only here.
+    """
+    if isinstance(value, Secret):
+        value = value.reveal()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + "".join(_yaml_char(ch) for ch in value) + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(yaml_quote(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{yaml_quote(str(k))}: {yaml_quote(v)}" for k, v in value.items()) + "}"
+    if value is None:
+        raise QuoteError("a template wrote a value that is not set (None); guard it with {% if %}")
+    raise QuoteError(f"a template wrote a {type(value).__name__}, which has no YAML form here")
+
+
+def check_yaml_text(value: str) -> str | None:
+    """Why `value` cannot be written to YAML, or None. Used to name the config key up front."""
+    try:
+        yaml_quote(value)
+    except QuoteError as exc:
+        return str(exc)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates
+
+
+def packaged_template_dir() -> Path:
+    """The templates shipped in the wheel, else the repository's templates/ (editable install)."""
+    import edgeforge_ext
+
+    package = Path(edgeforge_ext.__file__).parent
+    for candidate in (package / "templates", package.parent / "templates"):
+        if (candidate / USER_DATA_TEMPLATE).is_file():
+            return candidate
+    raise RenderError(f"the packaged templates are missing (looked in {package / 'templates'} and "
+                      f"{package.parent / 'templates'}); reinstall edgeforge-ext")
+
+
+def _safe_path(root: Path, name: str) -> Path | None:
+    """`root/name` if it stays inside root (no absolute names, no '..', no symlink escape)."""
+    if not name or name.startswith(("/", "\\")) or "\\" in name or ".." in Path(name).parts:
+        return None
+    path = (root / name).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(roots: tuple[Path, ...]) -> jinja2.Environment:
+    """THE environment: sandboxed, StrictUndefined, trailing newline kept, `yq` filter."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from edgeforge_ext.argfile import quote_arg
+
+    class RootLoader(jinja2.BaseLoader):
+        """Loads only files inside the template roots (first root wins), like copier does."""
+
+        def get_source(self, environment: jinja2.Environment, template: str,
+                       ) -> tuple[str, str, Any]:
+            for root in roots:
+                path = _safe_path(root, template)
+                if path is None:
+                    continue
+                source = path.read_text(encoding="utf-8")
+                return source, str(path), functools.partial(_unchanged, path, path.stat().st_mtime)
+            raise jinja2.TemplateNotFound(template)
+
+    env = SandboxedEnvironment(
+        loader=RootLoader(),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    def strict(func: Any) -> Any:
+        # A filter sees an undefined value before anything prints it: fail with jinja's message.
+        def apply(value: Any) -> str:
+            if isinstance(value, jinja2.Undefined):
+                value._fail_with_undefined_error()
+            return str(func(value))
+
+        return apply
+
+    env.filters["yq"] = strict(yaml_quote)
+    env.filters["argq"] = strict(quote_arg)
+    return env
+
+
+def _unchanged(path: Path, mtime: float) -> bool:
+    return path.is_file() and path.stat().st_mtime == mtime
+
+
+def _template_roots(template_dir: Path | None) -> tuple[Path, ...]:
+    packaged = packaged_template_dir().resolve()
+    if template_dir is None:
+        return (packaged,)
+    user = Path(template_dir).expanduser().resolve()
+    if not user.is_dir():
+        raise ConfigError(f"template directory not found: {user} (render.template_dir / --template-dir)")
+    return (user, packaged)
+
+
+def _template_location(exc: BaseException, roots: tuple[Path, ...]) -> str:
+    """'file:line' of the innermost template frame (jinja rewrites tracebacks to template lines)."""
+    import jinja2
+
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    prefixes = tuple(str(r) + os.sep for r in roots)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(prefixes)]
+    if frames:
+        return f"{frames[-1].filename}:{frames[-1].lineno}"
+    return "<template>"
+
+
+def render_template(name: str, context: Mapping[str, Any], *, template_dir: Path | None = None) -> str:
+    """Render one template. Any template problem becomes a RenderError naming its file and line."""
+    import jinja2
+
+    roots = _template_roots(template_dir)
+    env = _environment(roots)
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template {exc.name} not found in {', '.join(map(str, roots))}") from None
+    except (jinja2.TemplateError, QuoteError, TypeError, ValueError, AttributeError) as exc:
+        where = _template_location(exc, roots)
+        message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
+        raise RenderError(f"{where}: {message}",
+                          hint="templates see the variables listed in the README (render)") from None
+
+
+def template_source(name: str, template_dir: Path | None) -> Path:
+    """Which file `name` is loaded from (the user's directory first)."""
+    for root in _template_roots(template_dir):
+        path = _safe_path(root, name)
+        if path is not None:
+            return path
+    raise RenderError(f"template {name} not found")
+
+
+# ---------------------------------------------------------------------------------------------
+# The render step
+
+
+def render_all(config: Config, *, pe_version: str | None,
+               k8s_versions: Mapping[str, list[str]] | None) -> Rendered:
+    """Render user-data and .arg and validate both; every problem is listed in one ValidationError."""
+    import edgeforge_ext.argfile as argfile
+    import edgeforge_ext.userdata as userdata
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    template_dir = Path(config["render.template_dir"]) if config["render.template_dir"] else None
+    if template_dir is not None:
+        for name in (USER_DATA_TEMPLATE, ARG_TEMPLATE):
+            source = template_source(name, template_dir)
+            if not source.is_relative_to(template_dir.expanduser().resolve()):
+                warnings.append(f"{template_dir} has no {name}: using the packaged one")
+
+    values = argfile.arg_values(config, pe_version=pe_version, k8s_versions=k8s_versions,
+                                problems=problems, warnings=warnings)
+    context = userdata.build_context(config, problems=problems, warnings=warnings)
+
+    try:
+        text = render_template(USER_DATA_TEMPLATE, context, template_dir=template_dir)
+        if config["render.extra_user_data"]:
+            text = userdata.merge_extra(text, Path(config["render.extra_user_data"]), problems, warnings)
+        userdata.validate(text, problems, warnings)
+        arg_text = render_template(ARG_TEMPLATE, {"args": values}, template_dir=template_dir)
+        argfile.check_no_secrets(arg_text, config, problems)
+    except RenderError:
+        # A value already reported with its config key (e.g. one YAML cannot hold) can make the
+        # template fail too: the list of problems is the better message.
+        _raise_if(problems)
+        raise
+    _raise_if(problems)
+    return Rendered(user_data=text, arg_text=arg_text, arg_values=dict(values),
+                    warnings=tuple(dict.fromkeys(warnings)))
+
+
+def _raise_if(problems: list[str]) -> None:
+    if problems:
+        count = len(problems)
+        plural = "s" if count != 1 else ""
+        raise ValidationError(f"{count} problem{plural} in the rendered user-data and .arg",
+                              details=problems,
+                              hint="fix the configuration (edgeforge-ext config show) and run render again")
+
+
+def write_rendered(rendered: Rendered, dest: Path) -> tuple[Path, Path]:
+    """Write user-data (mode 0600: it holds secrets) and .arg into `dest`; atomic, only on change."""
+    dest = Path(dest)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RenderError(f"cannot create {dest}: {exc.strerror}") from exc
+    user_data = dest / USER_DATA_FILE
+    arg = dest / ARG_FILE
+    _write_atomic(user_data, rendered.user_data.encode("utf-8"), 0o600)
+    _write_atomic(arg, rendered.arg_text.encode("utf-8"), 0o644)
+    return user_data, arg
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> bool:
+    """True when the file was (re)written. The mode is fixed even when the bytes are the same."""
+    try:
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
+            if (path.stat().st_mode & 0o777) != mode:
+                path.chmod(mode)
+            return False
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, mode)  # before any byte is written: no window with a wider mode
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise RenderError(f"cannot write {path}: {exc.strerror}") from exc
+    return True
