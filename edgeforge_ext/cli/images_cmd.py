@@ -1,9 +1,240 @@
-"""CLI commands for images (filled in by its issue)."""
+"""`images rewrite|verify|mirror` and `profile patch`: thin commands over images.py, registry.py, profile.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from edgeforge_ext.cli.common import BUILD_FLAGS, load, wants_json, with_flags
+
+if TYPE_CHECKING:
+    from edgeforge_ext.config import Config
+    from edgeforge_ext.images import Rewrite
+    from edgeforge_ext.registry import Clients
+
+images_app = typer.Typer(help="Where an Edge host pulls each image from; is it there; copy it there.",
+                         no_args_is_help=True)
+profile_app = typer.Typer(help="Edit cluster profile layers for an external registry.", no_args_is_help=True)
+
+# The registry options (and the build options --from-plan needs), shared with build/render.
+REGISTRY_FLAGS = tuple(f for f in BUILD_FLAGS if f.key.startswith(("registry.", "build.")))
+
+ImagesOpt = Annotated[list[Path] | None, typer.Option(
+    "--images", help="image list: one reference a line, '#' comments (repeatable)", metavar="FILE")]
+ProfileOpt = Annotated[list[Path] | None, typer.Option(
+    "--profile", help="cluster profile export, JSON or YAML (repeatable)", metavar="FILE")]
+FromPlanOpt = Annotated[bool, typer.Option("--from-plan", help="the provider images of the current build plan")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
+
+
+def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | None,
+              from_plan: bool) -> list[Rewrite]:
+    from edgeforge_ext import console
+    from edgeforge_ext.errors import UsageError
+    from edgeforge_ext.images import (
+        dedupe,
+        images_from_list,
+        images_from_plan,
+        images_from_profile,
+        rules_from_config,
+    )
+
+    found = []
+    for path in images or []:
+        found.extend(images_from_list(path))
+    for path in profiles or []:
+        found.extend(images_from_profile(path))
+    if from_plan:
+        found.extend(images_from_plan(config))
+    if not (images or profiles or from_plan):
+        raise UsageError("no images given: use --images FILE, --profile FILE or --from-plan")
+    rules = rules_from_config(config)
+    for note in rules.notes:
+        console.warn(note)
+    if not (rules.prefix or rules.mapping):
+        console.note("no external registry configured (--registry or --registry-mapping): images are pulled "
+                     "from their source")
+    return [rules.rewrite(image.ref) for image in dedupe(found)]
+
+
+def _clients(config: Config) -> Clients:
+    from edgeforge_ext.registry import Clients, credentials_for
+
+    return Clients(lambda host: credentials_for(config, host))
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+
+    from edgeforge_ext import console
+
+    table = Table(title=title, title_justify="left", show_edge=False, box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.err().print(table)
+
+
+def _progress(total: int, what: str) -> tuple[Any, Any]:
+    """(context manager, advance callback): a rich progress bar only when stderr is a terminal."""
+    import contextlib
+
+    from edgeforge_ext import console
+
+    if not console.is_interactive() or total < 2:
+        return contextlib.nullcontext(), lambda _result: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console.err(), transient=True)
+    task = progress.add_task(what, total=total)
+    return progress, lambda _result: progress.advance(task)
+
+
+@images_app.command("rewrite")
+@with_flags(REGISTRY_FLAGS)
+def rewrite(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
+            from_plan: FromPlanOpt = False, json_out: JsonOpt = False, *,
+            flags: dict[str, Any], password_stdin: bool) -> None:
+    """For each image, the reference the Edge host will pull, by the same settings that render user-data."""
+    from edgeforge_ext import console
+
+    config = load(ctx, flags, password_stdin=password_stdin)
+    rewrites = _rewrites(config, images, profile, from_plan)
+    if wants_json(ctx, json_out):
+        console.print_json({"images": [{"source": str(r.source), "target": r.target} for r in rewrites]})
+        return
+    _table("where the Edge host pulls each image", ["source", "", "target"],
+           [[str(r.source), "→", r.target] for r in rewrites])
+
+
+@images_app.command("verify")
+@with_flags(REGISTRY_FLAGS)
+def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
+           from_plan: FromPlanOpt = False, json_out: JsonOpt = False, *,
+           flags: dict[str, Any], password_stdin: bool) -> None:
+    """Check that every rewritten reference exists in its registry (exit 9 lists what is missing)."""
+    from edgeforge_ext import console
+    from edgeforge_ext.errors import RegistryError
+    from edgeforge_ext.registry import verify_images
+
+    config = load(ctx, flags, password_stdin=password_stdin)
+    rewrites = _rewrites(config, images, profile, from_plan)
+    bar, advance = _progress(len(rewrites), "verifying")
+    with _clients(config) as clients, bar:
+        results = verify_images(rewrites, clients, on_done=advance)
+    missing = [r for r in results if not r.present]
+    if wants_json(ctx, json_out):
+        console.print_json({"images": [{"source": str(r.rewrite.source), "target": r.rewrite.target,
+                                        "present": r.present} for r in results], "missing": len(missing)})
+    else:
+        _table("images at the place the Edge host pulls them from", ["target", "present"],
+               [[r.rewrite.target, "yes" if r.present else "MISSING"] for r in results])
+    if missing:
+        raise RegistryError(f"{len(missing)} of {len(results)} images are missing",
+                            details=[r.rewrite.target for r in missing],
+                            hint="copy them with: edgeforge-ext images mirror (same options)")
+    console.info(f"all {len(results)} images are present")
+
+
+@images_app.command("mirror")
+@with_flags(REGISTRY_FLAGS)
+def mirror(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
+           from_plan: FromPlanOpt = False, json_out: JsonOpt = False,
+           force: Annotated[bool, typer.Option("--force", help="overwrite a different image under the "
+                                                                "same tag (reported)")] = False,
+           jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="images copied at once")] = 8,
+           *, flags: dict[str, Any], password_stdin: bool) -> None:
+    """Copy what is missing from its source to the rewritten reference, registry to registry (no Docker daemon).
+
+    Images already present with the same digest are skipped, so re-running does no work.
+    """
+    from edgeforge_ext import console
+    from edgeforge_ext.errors import RegistryError
+    from edgeforge_ext.registry import mirror_images
+
+    config = load(ctx, flags, password_stdin=password_stdin)
+    rewrites = _rewrites(config, images, profile, from_plan)
+    bar, advance = _progress(len(rewrites), "mirroring")
+    with _clients(config) as clients, bar:
+        results = mirror_images(rewrites, clients, force=force, workers=jobs, on_done=advance)
+    counts = {k: sum(1 for r in results if r.status == k) for k in ("copied", "skipped", "failed")}
+    if wants_json(ctx, json_out):
+        console.print_json(counts)
+    else:
+        _table("mirror", ["target", "result", "detail"],
+               [[r.target, r.status, r.detail] for r in results])
+        console.info(f"copied {counts['copied']}, skipped {counts['skipped']}, failed {counts['failed']}")
+    for r in results:
+        if r.detail.startswith("overwrote"):
+            console.warn(f"{r.target}: {r.detail}")
+    if counts["failed"]:
+        raise RegistryError(f"{counts['failed']} of {len(results)} images were not copied",
+                            details=[f"{r.target}: {r.detail}" for r in results if r.status == "failed"])
+
+
+@profile_app.command("patch")
+def patch(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="a Kubernetes layer's values YAML", metavar="FILE")],
+    image_repository: Annotated[str | None, typer.Option(
+        "--image-repository", metavar="REPO",
+        help="also pull the core Kubernetes images from REPO (PXK-E imageRepository)")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", "-i", help="write FILE back (only when it changes)")]
+    = False,
+) -> None:
+    """Remove AlwaysPullImages from the admission plugins (and set imageRepository): patched YAML on stdout,
+    the change as a diff on stderr. Comments, order and style of the file are kept."""
+    import sys
+
+    from edgeforge_ext import console
+    from edgeforge_ext.errors import UsageError, ValidationError
+    from edgeforge_ext.profile import patch_values
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read {file}: {exc}") from None
+    result = patch_values(text, image_repository=image_repository, where=str(file))
+    for note in result.notes:
+        console.note(note)
+    if result.changed:
+        sys.stderr.write(result.diff(file.name))
+        sys.stderr.flush()
+        for change in result.changes:
+            console.info(f"{result.flavour}: {change}")
+    else:
+        console.info(f"nothing to change in {file}")
+    if in_place:
+        if result.changed:
+            _write_atomic(file, result.text)
+            console.info(f"wrote {file}")
+        return
+    sys.stdout.write(result.text)
+    sys.stdout.flush()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.add_typer(images_app, name="images")
+    app.add_typer(profile_app, name="profile")

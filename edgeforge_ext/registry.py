@@ -1,0 +1,671 @@
+"""Registry v2 API client on `requests`: ping and credential check, manifest presence, registry-to-registry copy.
+
+No Docker daemon is involved. Authentication follows the registry's 401 challenge (WWW-Authenticate):
+Basic credentials, or the Bearer token flow (GET realm?service=&scope= with Basic credentials).
+Insecure registries (and 127.0.0.0/8 / localhost, as Docker does) are tried over HTTPS without verification
+first, then plain HTTP. Transient failures (connection errors, 5xx, 429) are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import json
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import requests
+
+from edgeforge_ext.errors import RegistryError
+from edgeforge_ext.images import ImageRef, Rewrite, parse_ref
+from edgeforge_ext.secrets import Redactor, Secret
+
+if TYPE_CHECKING:
+    from edgeforge_ext.config import Config
+
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+IMAGE_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+MANIFEST_ACCEPT = ", ".join((*INDEX_TYPES, *IMAGE_TYPES))
+_FOREIGN = "foreign"  # Windows base layers: not distributable, never copied
+_CHUNK = 1 << 20
+_SPOOL = 64 << 20  # blobs up to this size stay in memory while copied
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str = ""
+    password: Secret | None = None
+    insecure: bool = False
+    ca_file: str | None = None
+
+
+ANONYMOUS = Credentials()
+
+
+def registry_host(registry: str) -> str:
+    """``10.10.254.254:8000/spectro-images`` -> ``10.10.254.254:8000`` (the API lives at the host)."""
+    value = registry.strip()
+    for scheme in ("https://", "http://"):
+        if value.startswith(scheme):
+            value = value[len(scheme):]
+    return value.split("/", 1)[0]
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_host(host: str) -> str:
+    return "registry-1.docker.io" if host == "docker.io" else host
+
+
+class _Retry(Exception):
+    """A transient failure worth another attempt."""
+
+
+class RegistryClient:
+    """One registry host: a requests session, the scheme that works, and cached Bearer tokens per scope.
+
+    Thread-safe enough for a ThreadPoolExecutor: tokens are guarded by a lock; requests shares the pool.
+    """
+
+    def __init__(self, host: str, creds: Credentials | None = None, *, attempts: int = 4, backoff: float = 0.3,
+                 timeout: float = 15.0, pool_size: int = 16) -> None:
+        self.host = registry_host(host)
+        self.creds = creds or ANONYMOUS
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.timeout = timeout
+        self.redact = Redactor([self.creds.password])
+        self.session = requests.Session()
+        self.session.trust_env = True
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._base: str | None = None
+        self._lock = threading.Lock()
+        self._tokens: dict[str, str] = {}
+        self._basic = False  # the registry asked for Basic auth
+        self._bearer: dict[str, str] | None = None  # the Bearer challenge (realm, service)
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    @property
+    def _verify(self) -> bool | str:
+        if self.creds.insecure or is_loopback(self.host):
+            return False
+        return self.creds.ca_file or True
+
+    @property
+    def who(self) -> str:
+        return f"{self.host} as {self.creds.username}" if self.creds.username else self.host
+
+    def base(self) -> str:
+        """The URL prefix that answers (HTTPS, or HTTP for insecure/loopback registries)."""
+        if self._base is None:
+            with self._lock:
+                if self._base is None:
+                    self._base = self._probe()
+        return self._base
+
+    def _probe(self) -> str:
+        api = _api_host(self.host)
+        schemes = ["https", "http"] if (self.creds.insecure or is_loopback(self.host)) else ["https"]
+        last: Exception | None = None
+        for attempt in range(self.attempts):
+            for scheme in schemes:
+                url = f"{scheme}://{api}"
+                try:
+                    self.session.get(f"{url}/v2/", timeout=self.timeout, verify=self._verify,
+                                     allow_redirects=False)
+                    return url
+                except requests.exceptions.SSLError as exc:
+                    last = exc
+                    if scheme == "https" and "http" not in schemes:
+                        raise RegistryError(
+                            f"TLS verification failed for registry {self.host}: {self._clean(str(exc))}",
+                            hint="give the registry's CA file, or mark it insecure (--insecure-registry)",
+                        ) from None
+                except requests.exceptions.RequestException as exc:
+                    last = exc
+            self._sleep(attempt)
+        raise RegistryError(f"registry {self.host} is unreachable after {self.attempts} attempts: "
+                            f"{self._clean(_short(last))}",
+                            hint="check the address and port, the network, and proxies")
+
+    def _sleep(self, attempt: int, retry_after: str | None = None) -> None:
+        if attempt >= self.attempts - 1:
+            return
+        delay = self.backoff * (2 ** attempt)
+        if retry_after and retry_after.isdigit():
+            delay = min(float(retry_after), 30.0)
+        time.sleep(delay)
+
+    def _clean(self, text: str) -> str:
+        text = re.sub(r"(://)[^/@\s]+@", r"\1", text)  # user:password@ in URLs
+        return self.redact(text)
+
+    def request(self, method: str, path: str, *, scope: str, headers: dict[str, str] | None = None,
+                body: bytes | IO[bytes] | None = None, ok: Iterable[int] = (200,), url: str | None = None,
+                stream: bool = False, params: dict[str, str] | None = None) -> requests.Response:
+        """One API call with auth, retries and errors; returns responses with a status in `ok` or 404."""
+        full = url or f"{self.base()}{path}"
+        ok = set(ok)
+        for attempt in range(self.attempts):
+            if hasattr(body, "seek"):
+                body.seek(0)  # type: ignore[union-attr]
+            try:
+                resp = self._send(method, full, scope, headers, body, stream, params)
+                if resp.status_code == 401:
+                    self._authenticate(resp, scope)
+                    if hasattr(body, "seek"):
+                        body.seek(0)  # type: ignore[union-attr]
+                    resp = self._send(method, full, scope, headers, body, stream, params)
+                    if resp.status_code == 401:
+                        raise self._auth_failed(resp)
+                if resp.status_code == 429 or resp.status_code >= 500:
+                    raise _Retry(f"HTTP {resp.status_code} {self._error_text(resp)}",
+                                 resp.headers.get("Retry-After"))
+            except requests.exceptions.RequestException as exc:
+                reason = _short(exc)
+                if attempt == self.attempts - 1:
+                    raise RegistryError(f"registry {self.host} is unreachable after {self.attempts} attempts: "
+                                        f"{self._clean(reason)}") from None
+                self._sleep(attempt)
+                continue
+            except _Retry as exc:
+                if attempt == self.attempts - 1:
+                    raise RegistryError(f"registry {self.host} failed {method} {path} after {self.attempts} "
+                                        f"attempts: {self._clean(str(exc.args[0]))}") from None
+                self._sleep(attempt, exc.args[1])
+                continue
+            if resp.status_code in ok or resp.status_code == 404:
+                return resp
+            if resp.status_code == 403:
+                raise RegistryError(f"access denied by {self.who} ({method} {path}): {self._error_text(resp)}")
+            raise RegistryError(f"registry {self.host}: {method} {path} answered HTTP {resp.status_code}: "
+                                f"{self._error_text(resp)}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, url: str, scope: str, headers: dict[str, str] | None,
+              body: bytes | IO[bytes] | None, stream: bool, params: dict[str, str] | None) -> requests.Response:
+        hdrs = dict(headers or {})
+        auth: tuple[str, str] | None = None
+        token = self._tokens.get(scope)
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        elif self._basic and self.creds.username and self.creds.password:
+            auth = (self.creds.username, self.creds.password.reveal())
+        return self.session.request(method, url, headers=hdrs, data=body, auth=auth, timeout=self.timeout,
+                                    verify=self._verify, stream=stream, params=params, allow_redirects=True)
+
+    def _authenticate(self, resp: requests.Response, scope: str) -> None:
+        challenge = resp.headers.get("WWW-Authenticate", "")
+        scheme, params = _parse_challenge(challenge)
+        if scheme == "basic":
+            if not (self.creds.username and self.creds.password):
+                raise RegistryError(f"registry {self.host} requires credentials",
+                                    hint="give --registry-username and the password (--registry-password-stdin, "
+                                         "--registry-password-file or EDGEFORGE_REGISTRY_PASSWORD)")
+            if resp.request.headers.get("Authorization", "").startswith("Basic"):
+                raise self._auth_failed(resp)  # these credentials were just refused
+            self._basic = True
+            return
+        if scheme == "bearer" and params.get("realm"):
+            self._bearer = params
+            self._tokens[scope] = self._fetch_token(params, scope or params.get("scope", ""))
+            return
+        raise RegistryError(f"registry {self.host} asked for an unsupported authentication: {challenge[:80]!r}")
+
+    def _fetch_token(self, challenge: dict[str, str], scope: str) -> str:
+        query = {"service": challenge.get("service", "")}
+        if scope:
+            query["scope"] = scope
+        auth = None
+        if self.creds.username and self.creds.password:
+            auth = (self.creds.username, self.creds.password.reveal())
+        for attempt in range(self.attempts):
+            try:
+                resp = self.session.get(challenge["realm"], params=query, auth=auth, timeout=self.timeout,
+                                        verify=self._verify)
+            except requests.exceptions.RequestException as exc:
+                if attempt == self.attempts - 1:
+                    raise RegistryError(f"token service of {self.host} is unreachable: "
+                                        f"{self._clean(_short(exc))}") from None
+                self._sleep(attempt)
+                continue
+            if resp.status_code in (401, 403):
+                raise self._auth_failed(resp)
+            if resp.status_code >= 500 or resp.status_code == 429:
+                self._sleep(attempt, resp.headers.get("Retry-After"))
+                continue
+            if resp.status_code != 200:
+                raise RegistryError(f"token service of {self.host} answered HTTP {resp.status_code}: "
+                                    f"{self._error_text(resp)}")
+            data = resp.json()
+            token = data.get("token") or data.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise RegistryError(f"token service of {self.host} returned no token")
+            return token
+        raise RegistryError(f"token service of {self.host} kept failing after {self.attempts} attempts")
+
+    def _auth_failed(self, resp: requests.Response) -> RegistryError:
+        if not self.creds.username:
+            return RegistryError(f"registry {self.host} requires credentials ({self._error_text(resp)})",
+                                 hint="give --registry-username and the password (--registry-password-stdin, "
+                                      "--registry-password-file or EDGEFORGE_REGISTRY_PASSWORD)")
+        return RegistryError(f"authentication failed for {self.host} as {self.creds.username}: "
+                             f"{self._error_text(resp)}", hint="check the user name and password")
+
+    def _error_text(self, resp: requests.Response) -> str:
+        """The registry's own error words ({"errors": [{code, message}]}), credentials removed."""
+        text = ""
+        try:
+            errors = resp.json().get("errors") or []
+            text = "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in errors)
+        except (ValueError, AttributeError):
+            lines = (resp.text or "").strip().splitlines()
+            text = lines[0][:200] if lines else ""
+        return self._clean(text or resp.reason or f"HTTP {resp.status_code}")
+
+    # --- API --------------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """GET /v2/ with whatever auth the registry asks for (check credentials)."""
+        resp = self.request("GET", "/v2/", scope="")
+        if resp.status_code == 404:
+            raise RegistryError(f"{self.host} does not speak the registry v2 API (GET /v2/ answered 404)")
+
+    def manifest_digest(self, ref: ImageRef) -> str | None:
+        """The digest of the manifest `ref` names, or None when it is not there."""
+        resp = self.request("HEAD", f"/v2/{ref.path}/manifests/{ref.reference}", scope=_pull(ref.path),
+                            headers={"Accept": MANIFEST_ACCEPT})
+        if resp.status_code == 404:
+            return None
+        digest = resp.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        got = self.get_manifest(ref.path, ref.reference)  # some registries omit the header on HEAD
+        return got[2] if got else None
+
+    def get_manifest(self, path: str, reference: str) -> tuple[bytes, str, str] | None:
+        """(bytes, media type, digest) or None when missing."""
+        resp = self.request("GET", f"/v2/{path}/manifests/{reference}", scope=_pull(path),
+                            headers={"Accept": MANIFEST_ACCEPT})
+        if resp.status_code == 404:
+            return None
+        body = resp.content
+        media = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        with contextlib.suppress(ValueError, AttributeError):
+            media = json.loads(body).get("mediaType") or media
+        return body, media, "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def put_manifest(self, path: str, reference: str, body: bytes, media_type: str) -> None:
+        self.request("PUT", f"/v2/{path}/manifests/{reference}", scope=_push(path),
+                     headers={"Content-Type": media_type}, body=body, ok=(200, 201, 202))
+
+    def list_tags(self, path: str) -> set[str] | None:
+        """Every tag of a repository (following Link pages); an empty set when the repository does not exist,
+        None when the registry will not list it (then ask for each manifest instead)."""
+        tags: set[str] = set()
+        url: str | None = f"{self.base()}/v2/{path}/tags/list?n=1000"
+        pages = 0
+        while url and pages < 100:
+            pages += 1
+            try:
+                resp = self.request("GET", "", url=url, scope=_pull(path))
+            except RegistryError as exc:
+                if "authentication failed" in exc.message or "requires credentials" in exc.message or \
+                        "unreachable" in exc.message:
+                    raise
+                return None
+            if resp.status_code == 404:
+                return tags
+            try:
+                tags.update(resp.json().get("tags") or [])
+            except ValueError:
+                return None
+            link = resp.links.get("next", {}).get("url")
+            url = urljoin(self.base() + "/", link) if link else None
+        return tags
+
+    def has_blob(self, path: str, digest: str) -> bool:
+        resp = self.request("HEAD", f"/v2/{path}/blobs/{digest}", scope=_push(path), ok=(200,))
+        return resp.status_code == 200
+
+    def mount_blob(self, path: str, digest: str, from_path: str) -> bool:
+        """Cross-repository mount (same registry): True when mounted, False when an upload is needed."""
+        resp = self.request("POST", f"/v2/{path}/blobs/uploads/", scope=f"{_push(path)} {_pull(from_path)}",
+                            params={"mount": digest, "from": from_path}, ok=(201, 202))
+        if resp.status_code == 202 and resp.headers.get("Location"):
+            # An upload session was opened instead: cancel it, we upload afresh.
+            with contextlib.suppress(RegistryError):
+                self.request("DELETE", "", url=urljoin(self.base() + "/", resp.headers["Location"]),
+                             scope=_push(path), ok=(202, 204))
+        return resp.status_code == 201
+
+    def open_blob(self, path: str, digest: str) -> IO[bytes]:
+        """Download a blob into a spooled temp file, checking its digest."""
+        resp = self.request("GET", f"/v2/{path}/blobs/{digest}", scope=_pull(path), stream=True)
+        if resp.status_code == 404:
+            raise RegistryError(f"blob {digest} of {self.host}/{path} is missing at the source")
+        out = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - returned to the caller
+        algo, expected = digest.split(":", 1)
+        hasher = hashlib.new(algo)
+        for chunk in resp.iter_content(_CHUNK):
+            hasher.update(chunk)
+            out.write(chunk)
+        if hasher.hexdigest() != expected:
+            out.close()
+            raise RegistryError(f"blob {digest} from {self.host}/{path} did not match its digest")
+        out.seek(0)
+        return out
+
+    def upload_blob(self, path: str, digest: str, data: IO[bytes]) -> None:
+        """Monolithic upload: POST for a session, then PUT the bytes with ?digest=."""
+        data.seek(0, 2)
+        size = data.tell()
+        data.seek(0)
+        resp = self.request("POST", f"/v2/{path}/blobs/uploads/", scope=_push(path), ok=(202,))
+        location = resp.headers.get("Location")
+        if resp.status_code != 202 or not location:
+            raise RegistryError(f"registry {self.host} did not open an upload for {path}")
+        url = urljoin(self.base() + "/", location)
+        self.request("PUT", "", url=url, scope=_push(path), params={"digest": digest}, body=data, ok=(201,),
+                     headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _pull(path: str) -> str:
+    return f"repository:{path}:pull"
+
+
+def _push(path: str) -> str:
+    return f"repository:{path}:pull,push"
+
+
+def _short(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no answer"
+    text = str(exc)
+    # urllib3 buries the reason deep inside; keep the last, most specific part.
+    match = re.search(r"\] ([^\]']+)'?\)*$", text) or re.search(r"(Connection refused|timed out|Name or service "
+                                                                   r"not known|No route to host)", text)
+    return match.group(1).strip() if match else text[:200]
+
+
+_PARAM = re.compile(r'(\w+)="([^"]*)"|(\w+)=([^\s,]+)')
+
+
+def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    params = {m.group(1) or m.group(3): m.group(2) if m.group(1) else m.group(4) for m in _PARAM.finditer(rest)}
+    return scheme.lower(), params
+
+
+# --- a pool of clients, one per registry host ----------------------------------------------------
+
+
+class Clients:
+    """One RegistryClient per host, shared by worker threads (so a token is fetched once)."""
+
+    def __init__(self, creds_for: Callable[[str], Credentials] | None = None, **client_args: Any) -> None:
+        self._creds_for = creds_for or (lambda host: ANONYMOUS)
+        self._args = client_args
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str) -> RegistryClient:
+        host = registry_host(host)
+        with self._lock:
+            client = self._clients.get(host)
+            if client is None:
+                client = self._clients[host] = RegistryClient(host, self._creds_for(host), **self._args)
+            return client
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+    def __enter__(self) -> Clients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- the API the build calls ---------------------------------------------------------------------
+
+
+def check_credentials(registry: str, username: str, password: Secret | None, *, insecure: bool = False,
+                      ca_file: str | None = None) -> None:
+    """Log in the way `docker login` does (GET /v2/ and the auth it asks for); raises RegistryError."""
+    client = RegistryClient(registry, Credentials(username, password, insecure, ca_file))
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def manifest_digest(ref: str | ImageRef, creds: Credentials | None = None, *,
+                    client: RegistryClient | None = None) -> str | None:
+    """The manifest digest of `ref` in its registry; None = not present. Raises RegistryError."""
+    image = parse_ref(ref) if isinstance(ref, str) else ref
+    own = client is None
+    use = client or RegistryClient(image.domain, creds)
+    try:
+        return use.manifest_digest(image)
+    finally:
+        if own:
+            use.close()
+
+
+# --- copy ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    source: str
+    target: str
+    status: str  # "copied", "skipped", "failed"
+    digest: str | None = None
+    detail: str = ""
+
+
+def copy_image(source: ImageRef, target: ImageRef, clients: Clients, *, force: bool = False) -> CopyResult:
+    """Copy one image (an index with all its platforms, or one image manifest) registry to registry.
+
+    Skipped when the target already holds the same digest; a different image under the target tag is left
+    alone unless `force`, and said so either way.
+    """
+    src = clients.get(source.domain)
+    dst = clients.get(target.domain)
+    got = src.get_manifest(source.path, source.reference)
+    if got is None:
+        return CopyResult(str(source), str(target), "failed", None, f"not found at the source {source}")
+    body, media, digest = got
+    if source.digest and source.digest != digest:
+        return CopyResult(str(source), str(target), "failed", digest,
+                          f"the source served {digest}, not the pinned {source.digest}")
+    existing = dst.manifest_digest(target)  # by digest when pinned, else by tag
+    if existing == digest or (target.digest and existing):
+        return CopyResult(str(source), str(target), "skipped", digest, "already present")
+    detail = ""
+    if existing is not None:
+        if not force:
+            return CopyResult(str(source), str(target), "failed", digest,
+                              f"{target.name}:{target.tag} holds a different image ({existing}); "
+                              "not overwritten (use --force)")
+        detail = f"overwrote {existing}"
+    _copy_manifest(src, dst, source.path, target.path, body, media)
+    dst.put_manifest(target.path, target.tag or digest, body, media)
+    return CopyResult(str(source), str(target), "copied", digest, detail)
+
+
+def _copy_manifest(src: RegistryClient, dst: RegistryClient, src_path: str, dst_path: str, body: bytes,
+                   media: str) -> None:
+    """Everything the manifest refers to, so the registry accepts it: child manifests or blobs."""
+    data = json.loads(body)
+    if media in INDEX_TYPES or "manifests" in data:
+        for child in data.get("manifests", []):
+            child_digest = child["digest"]
+            got = src.get_manifest(src_path, child_digest)
+            if got is None:
+                raise RegistryError(f"{src.host}/{src_path}: platform manifest {child_digest} is missing")
+            if dst.manifest_digest(ImageRef(dst.host, dst_path, None, child_digest)) == child_digest:
+                continue
+            _copy_manifest(src, dst, src_path, dst_path, got[0], got[1])
+            dst.put_manifest(dst_path, child_digest, got[0], got[1])
+        return
+    if data.get("schemaVersion") == 1:
+        raise RegistryError(f"{src.host}/{src_path}: schema 1 manifests are not supported")
+    blobs = [data["config"], *data.get("layers", [])] if "config" in data else list(data.get("layers", []))
+    for blob in blobs:
+        if _FOREIGN in str(blob.get("mediaType", "")):
+            continue
+        digest = blob["digest"]
+        if dst.has_blob(dst_path, digest):
+            continue
+        if src.host == dst.host and dst.mount_blob(dst_path, digest, src_path):
+            continue
+        with src.open_blob(src_path, digest) as data_file:
+            dst.upload_blob(dst_path, digest, data_file)
+
+
+# --- credentials from the config, and the many-image operations ----------------------------------
+
+
+def credentials_for(config: Config, host: str) -> Credentials:
+    """The credentials, TLS mode and CA the config gives for a registry host (anonymous when none)."""
+    host = registry_host(host)
+    domain = str(config["registry.domain"] or "")
+    if domain and registry_host(domain) == host:
+        return Credentials(str(config["registry.username"] or ""), config.registry_password,
+                           bool(config["registry.insecure"]), _ca_file(config["registry.certificates"]))
+    for entry in config.registries:
+        if registry_host(entry.domain) == host:
+            return Credentials(entry.username, entry.password, entry.insecure, _ca_file(entry.certificates))
+    return ANONYMOUS
+
+
+def _ca_file(items: Sequence[str]) -> str | None:
+    """requests takes one CA bundle file: a single path as is, else PEM texts and files joined in a temp file."""
+    from pathlib import Path
+
+    if not items:
+        return None
+    if len(items) == 1 and not items[0].lstrip().startswith("-----BEGIN"):
+        return str(Path(items[0]).expanduser())
+    parts = [i if i.lstrip().startswith("-----BEGIN") else Path(i).expanduser().read_text() for i in items]
+    import atexit
+    import os
+
+    fd, name = tempfile.mkstemp(prefix="edgeforge-ca-", suffix=".pem")
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(p.strip() + "\n" for p in parts))
+    atexit.register(lambda: Path(name).unlink(missing_ok=True))
+    return name
+
+
+@dataclass(frozen=True)
+class Presence:
+    rewrite: Rewrite
+    present: bool
+    digest: str | None
+
+
+def verify_images(rewrites: Sequence[Rewrite], clients: Clients, *, workers: int = 16,
+                  on_done: Callable[[Presence], None] | None = None, tag_list_from: int = 3) -> list[Presence]:
+    """Is every target there? Results in input order. Registry errors (auth, unreachable) are raised, never
+    reported as "missing".
+
+    A repository with `tag_list_from` or more tag references (provider images: one tag per Kubernetes
+    version) is answered by one tags/list call; digests and the rest by a manifest HEAD each, concurrently.
+    """
+    targets = [r.target_ref for r in rewrites]
+    by_repo: dict[str, list[int]] = {}
+    for i, t in enumerate(targets):
+        if not t.digest:
+            by_repo.setdefault(t.name, []).append(i)
+    listed = {name for name, idx in by_repo.items() if tag_list_from and len(idx) >= tag_list_from}
+    results: dict[int, Presence] = {}
+
+    def by_head(i: int) -> list[tuple[int, Presence]]:
+        digest = clients.get(targets[i].domain).manifest_digest(targets[i])
+        return [(i, Presence(rewrites[i], digest is not None, digest))]
+
+    def by_list(name: str) -> list[tuple[int, Presence]]:
+        first = targets[by_repo[name][0]]
+        tags = clients.get(first.domain).list_tags(first.path)
+        if tags is None:  # not listable here: one HEAD each
+            return [p for i in by_repo[name] for p in by_head(i)]
+        return [(i, Presence(rewrites[i], targets[i].tag in tags, None)) for i in by_repo[name]]
+
+    jobs: list[Callable[[], list[tuple[int, Presence]]]] = [partial(by_list, name) for name in listed]
+    jobs += [partial(by_head, i) for i, t in enumerate(targets) if t.digest or t.name not in listed]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                for i, presence in future.result():
+                    results[i] = presence
+                    if on_done:
+                        on_done(presence)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return [results[i] for i in range(len(rewrites))]
+
+
+def mirror_images(rewrites: Sequence[Rewrite], clients: Clients, *, force: bool = False, workers: int = 8,
+                  on_done: Callable[[CopyResult], None] | None = None) -> list[CopyResult]:
+    """Copy each source to its rewritten target (registry to registry), concurrently; results in input order.
+
+    Every target registry is logged in to first, so wrong credentials stop the run with one clear error.
+    Images the Edge host pulls from their source (no rule matched) are skipped: there is nothing to copy.
+    """
+    for host in dict.fromkeys(r.target_ref.domain for r in rewrites if r.target != str(r.source)):
+        clients.get(host).ping()
+    results: dict[int, CopyResult] = {}
+
+    def one(rewrite: Rewrite) -> CopyResult:
+        if rewrite.target == str(rewrite.source):
+            return CopyResult(rewrite.target, rewrite.target, "skipped", None, "pulled from its source")
+        try:
+            return copy_image(rewrite.source, rewrite.target_ref, clients, force=force)
+        except RegistryError as exc:
+            return CopyResult(str(rewrite.source), rewrite.target, "failed", None, exc.message)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rewrites) or 1))) as pool:
+        futures = {pool.submit(one, r): i for i, r in enumerate(rewrites)}
+        for future in as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            if on_done:
+                on_done(result)
+    return [results[i] for i in range(len(rewrites))]
