@@ -69,6 +69,17 @@ def _register() -> None:
 _register()
 
 
+_command: click.Command | None = None
+
+
+def _click_command() -> click.Command:
+    """Typer builds the click command on every call; build it once per process."""
+    global _command
+    if _command is None:
+        _command = typer.main.get_command(app)
+    return _command
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (tests call this; `main` exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -76,7 +87,7 @@ def run(argv: list[str] | None = None) -> int:
     from edgeforge_ext import console
 
     try:
-        result = app(args=args, prog_name="edgeforge-ext", standalone_mode=False)
+        result = _click_command().main(args=args, prog_name="edgeforge-ext", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
