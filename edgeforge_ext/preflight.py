@@ -148,6 +148,10 @@ def _probe_docker(facts: HostFacts, config: Config) -> None:
             facts.docker_root_free = _free_bytes(Path(info.docker_root_dir))
         else:
             facts.notes["docker_root"] = "the daemon is remote; its data root cannot be measured from here"
+        if not _privileged_needed(config):
+            # No container for a check that cannot matter: Earthly runs unprivileged.
+            facts.privileged_detail = "not probed: Earthly runs unprivileged (remote BuildKit or earthly.privileged=false)"
+            return
         image = _probe_image(client, str(config["earthly.image"]))
         if image is None:
             facts.privileged_detail = ("could not probe: no local image to run (the Earthly image "
@@ -161,6 +165,10 @@ def _probe_docker(facts: HostFacts, config: Config) -> None:
                                                        else f" (probed with {image})")
     finally:
         client.close()
+
+
+def _privileged_needed(config: Config) -> bool:
+    return bool(config["earthly.privileged"]) and not config["earthly.buildkit_host"]
 
 
 def _probe_image(client: Any, earthly_image: str) -> str | None:
@@ -183,7 +191,7 @@ def evaluate(facts: HostFacts, config: Config, provider_images: int = 1) -> list
     min_cpus = int(config["preflight.min_cpus"])
     min_mem = int(config["preflight.min_memory_gb"])
     min_disk = int(config["preflight.min_disk_gb"]) + PROVIDER_IMAGE_GB * max(0, provider_images - 1)
-    privileged_needed = bool(config["earthly.privileged"]) and not config["earthly.buildkit_host"]
+    privileged_needed = _privileged_needed(config)
     return [
         _arch(facts, str(config["build.arch"])),
         _cpu(facts, min_cpus),

@@ -14,12 +14,14 @@ import pytest
 import requests
 
 from edgeforge_ext.cli import run
-from edgeforge_ext.engine import LABEL
+from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
 from tests.engine.buildkit import PASSWORD, TOKEN, build_args, lowered_thresholds
 
 
-def our_containers(docker_client) -> list:
-    return docker_client.containers.list(all=True, filters={"label": LABEL})
+def our_containers(docker_client, workdir: Path | None = None) -> list:
+    """Containers edgeforge-ext made (for one work directory, when given: other tests may run beside)."""
+    label = f"{WORKDIR_LABEL}={workdir.resolve()}" if workdir is not None else LABEL
+    return docker_client.containers.list(all=True, filters={"label": label})
 
 
 def manifest_exists(registry, ref: str) -> bool:
@@ -72,7 +74,7 @@ def test_full_build_pushes_where_the_edge_host_pulls(
     # user-data (it holds the password) is removed from the checkout after the build; .arg stays.
     assert not (workdir / "CanvOS" / "user-data").exists()
     assert (workdir / "CanvOS" / ".arg").exists()
-    assert our_containers(docker_client) == []
+    assert our_containers(docker_client, workdir) == []
     # Secrets: not in the log, the report, .arg, or anything printed.
     for text in ((out / "edgeforge-build.log").read_text(), (out / "edgeforge-report.json").read_text(),
                  (workdir / "CanvOS" / ".arg").read_text(), captured.out, captured.err):
@@ -96,7 +98,6 @@ def test_plan_has_no_side_effects(docker_client, canvos_repo, tmp_path, capsys):
         "10.10.254.254:8000/spectro-images/10.10.254.254/ubuntu:k3s-1.32.3-v4.9.21-demo"]
     assert plan["iso"] == "palette-edge-installer.iso"
     assert not workdir.exists()
-    assert our_containers(docker_client) == []
 
 
 def test_failed_earthly_exits_7_with_the_log_tail(
@@ -111,7 +112,7 @@ def test_failed_earthly_exits_7_with_the_log_tail(
     report = json.loads((workdir / "output" / "edgeforge-report.json").read_text())
     assert report["status"] == "failed"
     assert {s["name"]: s["status"] for s in report["steps"]}["earthly"] == "failed"
-    assert our_containers(docker_client) == []
+    assert our_containers(docker_client, workdir) == []
     assert not (workdir / "CanvOS" / "user-data").exists()
 
 
@@ -146,13 +147,14 @@ def test_privileged_default_stops_at_preflight(docker_client, busybox_image, can
 def test_privileged_default_without_preflight_is_an_engine_error(
     docker_client, standin_earthly_image, canvos_repo, tmp_path, env_secrets, capsys
 ):
-    code = run(["--workdir", str(tmp_path / "w"), "build", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
+    workdir = tmp_path / "w"
+    code = run(["--workdir", str(workdir), "build", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
                 "--k8s-version", "1.32.3", "--no-push", "--skip", "preflight", "--earthly-image",
                 standin_earthly_image, "--palette-endpoint", "api.spectrocloud.com"])
     err = capsys.readouterr().err
     assert code == 6, err
     assert "privileged" in err
-    assert our_containers(docker_client) == []
+    assert our_containers(docker_client, workdir) == []
 
 
 def test_sigint_stops_and_removes_the_container(docker_client, standin_earthly_image, canvos_repo, tmp_path):
@@ -166,10 +168,10 @@ def test_sigint_stops_and_removes_the_container(docker_client, standin_earthly_i
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not our_containers(docker_client):
+        while time.monotonic() < deadline and not our_containers(docker_client, workdir):
             assert proc.poll() is None, proc.communicate()[1][-2000:]
             time.sleep(0.2)
-        assert our_containers(docker_client), "the Earthly container never started"
+        assert our_containers(docker_client, workdir), "the Earthly container never started"
         time.sleep(1)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -177,7 +179,7 @@ def test_sigint_stops_and_removes_the_container(docker_client, standin_earthly_i
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err[-2000:]
-    assert our_containers(docker_client) == []
+    assert our_containers(docker_client, workdir) == []
     assert not (workdir / "CanvOS" / "build" / "palette-edge-installer.iso").exists()
     assert not (workdir / "output" / "palette-edge-installer.iso").exists()
     report = json.loads((workdir / "output" / "edgeforge-report.json").read_text())
@@ -200,7 +202,7 @@ def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, 
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            for c in our_containers(docker_client):
+            for c in our_containers(docker_client, workdir):
                 inspected.append(json.dumps(docker_client.api.inspect_container(c.id)))
             with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
                 assert PASSWORD.encode() not in f.read()
