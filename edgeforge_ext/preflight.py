@@ -150,7 +150,8 @@ def _probe_docker(facts: HostFacts, config: Config) -> None:
             facts.notes["docker_root"] = "the daemon is remote; its data root cannot be measured from here"
         if not _privileged_needed(config):
             # No container for a check that cannot matter: Earthly runs unprivileged.
-            facts.privileged_detail = "not probed: Earthly runs unprivileged (remote BuildKit or earthly.privileged=false)"
+            facts.privileged_detail = ("not probed: Earthly runs unprivileged (remote BuildKit or "
+                                       "earthly.privileged=false)")
             return
         image = _probe_image(client, str(config["earthly.image"]))
         if image is None:

@@ -123,7 +123,8 @@ def test_wrong_password_exits_9_before_any_container(
     monkeypatch.setenv("EDGEFORGE_EDGE_HOST_TOKEN", TOKEN)
     lowered_thresholds(monkeypatch)
     events_since = int(time.time())
-    code = run(build_args(tmp_path / "w", canvos_repo.url, standin_earthly_image,
+    workdir = tmp_path / "w"
+    code = run(build_args(workdir, canvos_repo.url, standin_earthly_image,
                           "--image-registry", "reg.example", "--registry", f"{registry.host}/spectro-images",
                           "--registry-username", registry.username, "--insecure-registry"))
     err = capsys.readouterr().err
@@ -131,7 +132,8 @@ def test_wrong_password_exits_9_before_any_container(
     assert "authentication" in err.lower()
     assert "not-the-password" not in err
     created = docker_client.events(since=events_since, until=int(time.time()) + 1, decode=True,
-                                   filters={"type": "container", "event": "create", "label": LABEL})
+                                   filters={"type": "container", "event": "create",
+                                            "label": f"{WORKDIR_LABEL}={workdir.resolve()}"})
     assert list(created) == []
 
 
