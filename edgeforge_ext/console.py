@@ -63,6 +63,18 @@ def error(message: str) -> None:
     err().print(f"[bold red]error:[/bold red] {_escape(message)}")
 
 
+def step_summary(markdown: str) -> None:
+    """Append Markdown to the GitHub Actions job summary (the file GITHUB_STEP_SUMMARY names), if any."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not in_github_actions() or not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:  # noqa: PTH123 - append mode, one call
+            f.write(markdown.rstrip("\n") + "\n\n")
+    except OSError as exc:
+        warn(f"cannot write the job summary {path}: {exc.strerror}")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()

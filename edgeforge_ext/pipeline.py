@@ -69,6 +69,10 @@ class BuildOptions:
     discard_changes: bool = False
     wait: bool = True
     on_line: Callable[[str], None] | None = None
+    # Nightly hooks (nightly.py): a dated output directory instead of config.output_dir, and a callback
+    # run after validate, before anything contacts a registry or starts a container (it may raise).
+    output_dir: Path | None = None
+    before_earthly: Callable[[Pipeline], None] | None = None
 
 
 @dataclass
@@ -88,7 +92,7 @@ class Pipeline:
         self.config = config
         self.state = BuildState(config, options or BuildOptions())
         self.state.redactor = Redactor(config.secrets)
-        self.output_dir = config.output_dir
+        self.output_dir = self.state.options.output_dir or config.output_dir
         self.run_id = uuid.uuid4().hex[:8]
 
     # --- driver -----------------------------------------------------------------------------------
@@ -110,6 +114,8 @@ class Pipeline:
             with sigterm_as_interrupt(), workdir_lock(self.config.workdir, wait=self.state.options.wait,
                                                       what="build"):
                 for name, step in steps:
+                    if name == "registry-check" and self.state.options.before_earthly is not None:
+                        self.state.options.before_earthly(self)
                     self._run_step(name, step)
             report.status = "success" if not report.error else report.status
         except KeyboardInterrupt as exc:

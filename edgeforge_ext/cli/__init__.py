@@ -58,11 +58,13 @@ def _register() -> None:
         checkout_cmd,
         config_cmd,
         images_cmd,
+        nightly_cmd,
         preflight_cmd,
         render_cmd,
     )
 
-    for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd):
+    for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd,
+                   nightly_cmd):
         module.register(app)
 
 

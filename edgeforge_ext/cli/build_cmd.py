@@ -48,6 +48,18 @@ def build(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="fail at once when the work directory is busy")]
     = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")] = False,
+    all_variants: Annotated[bool, typer.Option("--all", help="build every [[variants]] table of the config")]
+    = False,
+    variant: Annotated[list[str] | None, typer.Option("--variant", metavar="NAME", show_default=False,
+                                                      help="build this variant (repeatable)")] = None,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="after a variant fails, build the others")]
+    = False,
+    locked: Annotated[bool, typer.Option("--locked", help="refuse to build when the CanvOS SHA, the Earthly "
+                                         "image or the inputs differ from edgeforge.lock")] = False,
+    skip_unchanged: Annotated[bool, typer.Option("--skip-unchanged", help="exit 0 'up to date' without building "
+                                                 "when nothing changed since the last successful build")] = False,
+    keep_last: Annotated[int | None, typer.Option("--keep-last", metavar="N", min=1, show_default=False,
+                                                  help="keep the N newest dated output directories")] = None,
     *,
     flags: dict[str, Any],
     password_stdin: bool,
@@ -58,26 +70,42 @@ def build(
     Writes edgeforge-report.json, os-pack.yaml and edgeforge-build.log to the output directory."""
     config = load(ctx, flags, password_stdin=password_stdin)
     as_json = wants_json(ctx, json_out)
+    from edgeforge_ext.nightly import NightlyOptions, run_builds, selected
+
+    nightly = NightlyOptions(variants=tuple(variant or ()), all_variants=all_variants, keep_going=keep_going,
+                             locked=locked, skip_unchanged=skip_unchanged, keep_last=keep_last)
     if plan_only:
-        _show_plan(config, as_json)
+        names = selected(config, nightly)
+        if as_json and len(names) > 1:
+            _show_plans_json([config.with_variant(n) if n else config for n in names])
+            return
+        for name in names:
+            _show_plan(config.with_variant(name) if name else config, as_json)
         return
     from edgeforge_ext import console
-    from edgeforge_ext.build_view import print_summary
-    from edgeforge_ext.pipeline import BuildOptions, Pipeline
+    from edgeforge_ext.pipeline import BuildOptions
 
     options = BuildOptions(keep_user_data=keep_user_data or bool(config["render.keep_user_data"]),
                            discard_changes=discard_changes, wait=not no_wait, on_line=_line_printer())
-    report = Pipeline(config, options).run()
-    print_summary(report, config.output_dir)
+    summary = run_builds(config, nightly, options)
     if as_json:
-        console.print_json(report.as_json())
+        if all_variants or variant:
+            console.print_json(summary.as_json())
+        elif summary.results[0].report is not None:
+            console.print_json(summary.results[0].report.as_json())
 
 
 def _line_printer() -> Any:
+    import re
     import sys
 
+    from edgeforge_ext import console
+
+    # No colour codes without a terminal (CI logs, files): strip the ANSI sequences Earthly may print.
+    ansi = None if console.is_interactive() else re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
     def show(line: str) -> None:
-        sys.stderr.write(line + "\n")
+        sys.stderr.write((ansi.sub("", line) if ansi else line) + "\n")
 
     return show
 
@@ -105,6 +133,18 @@ def _show_plan(config: Any, as_json: bool) -> None:
         console.print_json(plan_as_json(the_plan, earthly_commands(the_plan)))
     else:
         print_plan(the_plan, config)
+
+
+def _show_plans_json(configs: list[Any]) -> None:
+    from edgeforge_ext import console
+    from edgeforge_ext.build_view import earthly_commands, plan_source
+    from edgeforge_ext.plan import make_plan, plan_as_json
+
+    plans = {}
+    for config in configs:
+        the_plan = make_plan(config, plan_source(config))
+        plans[config.variant] = plan_as_json(the_plan, earthly_commands(the_plan))
+    console.print_json({"variants": plans})
 
 
 def push(

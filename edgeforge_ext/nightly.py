@@ -1,0 +1,359 @@
+"""Scripted builds: every selected variant in turn, dated outputs, skip-when-unchanged, --locked.
+
+One work directory lock for the whole run, so one CanvOS checkout and one BuildKit cache serve every
+variant. Each build is independent: a variant's failure is recorded and (with keep_going) the others
+still build; the summary (table, edgeforge-summary.json, GitHub step summary) always shows them all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgeforge_ext import console, lockfile, outputs
+from edgeforge_ext.config import Config
+from edgeforge_ext.errors import EdgeforgeError, Interrupted, UsageError
+from edgeforge_ext.fsutil import atomic_write, sha256_file
+from edgeforge_ext.pipeline import BuildOptions, Pipeline
+from edgeforge_ext.report import Report, read_report
+
+SUMMARY_NAME = "edgeforge-summary.json"
+INPUTS_NAME = "edgeforge-inputs.json"  # the build's locked-style inputs and provider image ids
+
+
+@dataclass(frozen=True)
+class NightlyOptions:
+    variants: tuple[str, ...] = ()
+    all_variants: bool = False
+    keep_going: bool = False
+    locked: bool = False
+    skip_unchanged: bool = False
+    keep_last: int | None = None
+
+    @property
+    def dated(self) -> bool:
+        """Dated output directories with a `latest` link (any of the nightly options turns them on)."""
+        return bool(self.variants or self.all_variants or self.skip_unchanged or self.keep_last)
+
+
+@dataclass
+class BuildResult:
+    name: str  # "default" or the variant's name
+    status: str  # success | up-to-date | failed | interrupted | not-run
+    exit_code: int = 0
+    seconds: float = 0.0
+    output_dir: Path | None = None
+    report: Report | None = None
+    error: str | None = None
+    reason: str = ""  # why it was built or skipped
+
+    def as_json(self) -> dict[str, Any]:
+        return {"variant": self.name, "status": self.status, "exit_code": self.exit_code,
+                "seconds": round(self.seconds, 2), "output_dir": str(self.output_dir) if self.output_dir else None,
+                "reason": self.reason, "error": self.error,
+                "report": self.report.as_json() if self.report else None}
+
+
+@dataclass
+class Summary:
+    output_dir: Path
+    results: list[BuildResult] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if any(r.status == "interrupted" for r in self.results):
+            return "interrupted"
+        return "failed" if any(r.status in ("failed", "not-run") for r in self.results) else "success"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "builds": [r.as_json() for r in self.results]}
+
+
+class VariantsFailed(EdgeforgeError):
+    """Some variants failed; the exit code is the first failure's."""
+
+    def __init__(self, message: str, exit_code: int, details: list[str]) -> None:
+        super().__init__(message, details=details, hint="each variant's report is in its output directory")
+        self.exit_code = exit_code
+
+
+def selected(config: Config, options: NightlyOptions) -> list[str | None]:
+    """The builds of this run: variant names, or [None] for the top-level config."""
+    if options.all_variants:
+        if not config.variants:
+            raise UsageError("--all: the configuration defines no [[variants]]")
+        return [v.name for v in config.variants]
+    for name in options.variants:
+        config.with_variant(name)  # unknown names fail before anything runs
+    return list(dict.fromkeys(options.variants)) or [None]
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def run_builds(config: Config, options: NightlyOptions, build: BuildOptions) -> Summary:
+    """Build every selected variant; raise the build's own error for one build, VariantsFailed for several."""
+    from edgeforge_ext.locking import workdir_lock
+    from edgeforge_ext.pipeline import sigterm_as_interrupt
+
+    names = selected(config, options)
+    lock = lockfile.read_lock(lockfile.lock_path(config)) if options.locked else None
+    summary = Summary(config.output_dir)
+    first_error: BaseException | None = None
+    runner = _Runner(config, options, build, lock)
+    with sigterm_as_interrupt(), workdir_lock(config.workdir, wait=build.wait, what="build"):
+        try:
+            for name in names:
+                label = name or outputs.DEFAULT_VARIANT
+                if first_error is not None and not options.keep_going:
+                    summary.results.append(BuildResult(label, "not-run", reason="an earlier variant failed"))
+                    continue
+                if len(names) > 1:
+                    console.info(f"=== {label} ===")
+                result, error = runner.one(name)
+                summary.results.append(result)
+                if error is not None and first_error is None:
+                    first_error = error
+                if isinstance(error, Interrupted):
+                    break
+        except KeyboardInterrupt as exc:  # between builds
+            first_error = Interrupted("interrupted")
+            first_error.__cause__ = exc
+        finally:
+            for name in names[len(summary.results):]:
+                summary.results.append(BuildResult(name or outputs.DEFAULT_VARIANT, "not-run", reason="interrupted"))
+            _finish(summary, options, len(names) > 1)
+    if first_error is None:
+        return summary
+    if len(names) == 1 or isinstance(first_error, Interrupted):
+        raise first_error
+    failed = [r for r in summary.results if r.status in ("failed", "interrupted")]
+    raise VariantsFailed(f"{len(failed)} of {len(names)} variant(s) failed: "
+                         + ", ".join(f"{r.name} (exit {r.exit_code})" for r in failed),
+                         exit_code=failed[0].exit_code if failed else 1,
+                         details=[f"{r.name}: {r.error}" for r in failed])
+
+
+class _Runner:
+    def __init__(self, config: Config, options: NightlyOptions, build: BuildOptions,
+                 lock: lockfile.Lock | None) -> None:
+        self.config = config
+        self.options = options
+        self.build = build
+        self.lock = lock
+        self.facts: Any = None  # one checkout per run serves every variant
+
+    def one(self, name: str | None) -> tuple[BuildResult, BaseException | None]:
+        label = name or outputs.DEFAULT_VARIANT
+        started = time.monotonic()
+        result = BuildResult(label, "failed")
+        try:
+            self._build(name, label, result)
+        except (EdgeforgeError, KeyboardInterrupt) as exc:
+            error = exc if isinstance(exc, EdgeforgeError) else Interrupted("interrupted")
+            result.status = "interrupted" if isinstance(error, Interrupted) else "failed"
+            result.exit_code = error.exit_code
+            result.error = error.message
+            result.seconds = time.monotonic() - started
+            if _multi(self.options):
+                console.error(f"{label}: {error.message}")  # the CLI annotates the overall failure once more
+            return result, error
+        result.seconds = time.monotonic() - started
+        return result, None
+
+    def _build(self, name: str | None, label: str, result: BuildResult) -> None:
+        config = self.config.with_variant(name) if name else self.config
+        root = outputs.variant_root(self.config.output_dir, name)
+        plain = not self.options.dated and not self.options.locked
+        resolved: lockfile.Resolved | None = None
+        if not plain:
+            with console.group(f"inputs {label}"):
+                resolved = lockfile.resolve(config, discard_changes=self.build.discard_changes, facts=self.facts)
+                self.facts = resolved.facts
+                inputs = resolved.inputs
+                console.info(f"CanvOS {inputs.canvos_ref} at {inputs.canvos_sha[:12]}, Earthly image "
+                             f"{inputs.earthly_id or 'not present locally'}, fingerprint {inputs.fingerprint[:19]}…")
+            if self.lock is not None:
+                lockfile.check_locked(self.lock, label, resolved.inputs, lockfile.lock_path(self.config))
+            if self.options.skip_unchanged:
+                previous, reason = up_to_date(root, resolved.inputs)
+                result.reason = reason
+                if previous is not None:
+                    console.info(f"{label}: up to date ({reason}); nothing to build")
+                    result.status = "up-to-date"
+                    result.output_dir = previous
+                    result.report = read_report(previous)
+                    return
+                console.info(f"{label}: building ({reason})")
+        run_dir = outputs.new_run_dir(root, resolved.inputs.canvos_sha if resolved else None) \
+            if self.options.dated else None
+        result.output_dir = run_dir or config.output_dir
+        hook = _InputsHook(self.lock, label, lockfile.lock_path(self.config))
+        pipeline = Pipeline(config, replace(self.build, output_dir=run_dir, before_earthly=None if plain else hook))
+        try:
+            report = pipeline.run()
+            result.report = report
+            if run_dir is not None:
+                _write_inputs(run_dir, hook.inputs, report)
+                outputs.promote(root, run_dir)
+                console.info(f"{root / outputs.LATEST} -> {run_dir.name}")
+            result.status = "success"
+            from edgeforge_ext.build_view import print_summary
+
+            print_summary(report, pipeline.output_dir)
+        except BaseException:
+            result.report = pipeline.state.report
+            if run_dir is not None and hook.inputs is not None:
+                _write_inputs(run_dir, hook.inputs, None)
+            raise
+        finally:
+            if run_dir is not None:
+                outputs.finished(run_dir)
+                if self.options.keep_last:
+                    for old in outputs.prune(root, self.options.keep_last, in_use=(run_dir,)):
+                        console.note(f"removed old build {old} (--keep-last {self.options.keep_last})")
+
+
+def _multi(options: NightlyOptions) -> bool:
+    return options.all_variants or len(options.variants) > 1
+
+
+class _InputsHook:
+    """Runs in the pipeline after validate: records the inputs actually built and re-checks the lock
+    (the ref may have moved since the run resolved it)."""
+
+    def __init__(self, lock: lockfile.Lock | None, label: str, path: Path) -> None:
+        self.lock = lock
+        self.label = label
+        self.path = path
+        self.inputs: lockfile.Inputs | None = None
+
+    def __call__(self, pipeline: Pipeline) -> None:
+        state = pipeline.state
+        if state.facts is None or state.plan is None or state.rendered is None:
+            return
+        earthly = lockfile.earthly_identity(state.plan.earthly_image)
+        self.inputs = lockfile.inputs_of(pipeline.config, state.facts, state.plan, state.rendered, earthly)
+        if self.lock is not None:
+            lockfile.check_locked(self.lock, self.label, self.inputs, self.path)
+
+
+def _write_inputs(run_dir: Path, inputs: lockfile.Inputs | None, report: Report | None) -> None:
+    if inputs is None:
+        return
+    refs = [image.ref for image in report.provider_images] if report is not None else []
+    found = lockfile.local_images(refs) if refs else {}
+    images = {ref: ident for ref, (ident, _digests) in found.items() if ident is not None}
+    data = {"format": lockfile.FORMAT, "inputs": inputs.as_json(), "provider_image_ids": images}
+    atomic_write(run_dir / INPUTS_NAME, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def read_inputs(run_dir: Path) -> tuple[lockfile.Inputs, dict[str, str]] | None:
+    try:
+        data = json.loads((run_dir / INPUTS_NAME).read_text())
+        return lockfile.Inputs.from_json(data["inputs"]), dict(data.get("provider_image_ids", {}))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def up_to_date(root: Path, now: lockfile.Inputs) -> tuple[Path | None, str]:
+    """(the last successful build's directory, why) when nothing changed and its artifacts are intact;
+    (None, what changed) otherwise."""
+    previous = outputs.latest(root)
+    if previous is None:
+        return None, "no earlier successful build"
+    try:
+        report = read_report(previous)
+    except UsageError:
+        return None, f"cannot read the report in {previous}"
+    recorded = read_inputs(previous)
+    if report.status != "success" or recorded is None:
+        return None, f"{previous.name} has no record of a successful build"
+    before, image_ids = recorded
+    if before.canvos_sha != now.canvos_sha:
+        return None, f"CanvOS moved from {before.canvos_sha[:12]} to {now.canvos_sha[:12]}"
+    if before.earthly_id != now.earthly_id or now.earthly_id is None:
+        return None, "the Earthly image changed"
+    if before.fingerprint != now.fingerprint:
+        return None, "the rendered user-data, .arg, targets or build args changed"
+    if report.iso:
+        iso = previous / Path(report.iso["path"]).name  # the tree may have been moved or mounted elsewhere
+        if not iso.is_file():
+            return None, f"the last ISO {iso} is gone"
+        if sha256_file(iso) != report.iso.get("sha256"):
+            return None, f"the last ISO {iso} no longer matches its sha256"
+    missing = _images_gone(report, image_ids)
+    if missing:
+        return None, f"provider image {missing[0]} is no longer in the Docker daemon"
+    return previous, f"same inputs as {previous.name}, artifacts intact"
+
+
+def _images_gone(report: Report, image_ids: dict[str, str]) -> list[str]:
+    refs = [image.ref for image in report.provider_images]
+    if not refs:
+        return []
+    found = lockfile.local_images(refs)
+    return [ref for ref in refs if image_ids.get(ref) is None or found[ref][0] != image_ids[ref]]
+
+
+# ------------------------------------------------------------------------------------------ the summary
+
+
+def _finish(summary: Summary, options: NightlyOptions, multi: bool) -> None:
+    if options.dated:
+        summary.output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(summary.output_dir / SUMMARY_NAME, (json.dumps(summary.as_json(), indent=2) + "\n").encode())
+    if multi or options.dated:
+        print_table(summary)
+    console.step_summary(markdown(summary))
+
+
+def print_table(summary: Summary) -> None:
+    rows = [("build", "status", "time", "CanvOS", "output")]
+    for r in summary.results:
+        sha = (r.report.canvos.get("sha") or "")[:12] if r.report else ""
+        rows.append((r.name, r.status + (f" (exit {r.exit_code})" if r.exit_code else ""), f"{r.seconds:.0f}s",
+                     sha, str(r.output_dir or "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    console.info("")
+    for row in rows:
+        console.info("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    path = summary.output_dir / SUMMARY_NAME
+    if path.exists():
+        console.info(f"summary  {path}")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(summary: Summary) -> str:
+    """The GitHub job summary: one row per build with its outputs."""
+    icon = {"success": "✅", "up-to-date": "✅", "failed": "❌", "interrupted": "⚠️", "not-run": "⏭️"}
+    lines = ["### edgeforge-ext build", "",
+             "| build | status | CanvOS | ISO | sha256 | provider images | time |",
+             "|---|---|---|---|---|---|---|"]
+    for r in summary.results:
+        report = r.report
+        canvos = iso = sha = images = ""
+        if report is not None:
+            c = report.canvos
+            if c.get("sha"):
+                canvos = f"{c.get('tag') or c.get('ref') or ''} @ `{str(c['sha'])[:12]}`"
+            if report.iso:
+                iso = f"{Path(report.iso['path']).name} ({int(report.iso.get('size', 0)) / 1024**2:.1f} MiB)"
+                sha = f"`{report.iso.get('sha256', '')}`"
+            images = "<br>".join(
+                f"`{p.ref}`" for i in report.provider_images for p in i.pushed) or "<br>".join(
+                f"`{i.ref}` (not pushed)" for i in report.provider_images)
+        status = f"{icon.get(r.status, '')} {r.status}" + (f" (exit {r.exit_code})" if r.exit_code else "")
+        lines.append("| " + " | ".join(_cell(x) for x in (r.name, status, canvos, iso, sha, images,
+                                                            f"{r.seconds:.0f}s")) + " |")
+    errors = [r for r in summary.results if r.error]
+    if errors:
+        lines.append("")
+        lines.extend(f"- **{_cell(r.name)}**: {_cell(r.error or '')}" for r in errors)
+    return "\n".join(lines) + "\n"
