@@ -25,7 +25,7 @@ from edgeforge_ext.secrets import Redactor
 
 WORKSPACE = "/workspace"
 DOCKER_SOCKET = "/var/run/docker.sock"
-CACHE_VOLUME = CACHE_VOLUME_PREFIX  # "edgeforge-buildkit-cache": one host-wide cache, kept between builds
+CACHE_VOLUME = CACHE_VOLUME_PREFIX  # "edgeforge-buildkit-cache-<workdir hash>": kept between builds
 CACHE_TARGET = "/tmp/earthly"  # where Earthly's embedded BuildKit keeps its state
 CA_DIR = "/usr/local/share/ca-certificates"
 PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
@@ -55,9 +55,19 @@ def earthly_command(target: str, build_args: dict[str, str], *, privileged: bool
     return [*flags, f"+{name}", *args]
 
 
+def _workdir_digest(workdir: Path) -> str:
+    return hashlib.sha256(str(Path(workdir).resolve()).encode()).hexdigest()[:10]
+
+
+def cache_volume(workdir: Path) -> str:
+    """One BuildKit cache per work directory: variants of one workdir share it (warm), two builds in
+    different work directories never run two BuildKit daemons on one cache."""
+    return f"{CACHE_VOLUME}-{_workdir_digest(workdir)}"
+
+
 def container_name(workdir: Path, run_id: str) -> str:
     """Unique per workdir and run, so two builds on one host never clash."""
-    digest = hashlib.sha256(str(Path(workdir).resolve()).encode()).hexdigest()[:10]
+    digest = _workdir_digest(workdir)
     safe = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in run_id)
     return f"edgeforge-earthly-{digest}-{safe}"
 
@@ -102,7 +112,7 @@ def earthly_spec(
             env["BUILDKIT_TLS_ENABLED"] = "false"  # as upstream's proxy mode: plain tcp to BuildKit
         privileged = False
     else:
-        mounts.append(Mount(CACHE_VOLUME, CACHE_TARGET, kind="volume"))
+        mounts.append(Mount(cache_volume(workdir), CACHE_TARGET, kind="volume"))
     entrypoint = None
     if _has_certs(checkout):
         mounts.append(Mount(str(checkout / "certs"), CA_DIR, read_only=True))

@@ -87,6 +87,14 @@ class LogRelay:
             for line in lines:
                 self._on_line(line)
 
+    @staticmethod
+    def target_of(line: str) -> str | None:
+        """The Earthly target a log line belongs to (`+iso | ...`), if it says."""
+        if "|" not in line:
+            return None
+        m = _TARGET.match(_ANSI.sub("", line) if "\x1b" in line else line)
+        return m.group(1) if m is not None else None
+
     def _track_target(self, lines: list[str]) -> None:
         # The last prefixed line of the block tells which target is running now; search backwards.
         for line in reversed(lines):

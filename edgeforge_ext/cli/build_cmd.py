@@ -84,30 +84,17 @@ def build(
         return
     from edgeforge_ext import console
     from edgeforge_ext.pipeline import BuildOptions
+    from edgeforge_ext.progress import BuildProgress
 
-    options = BuildOptions(keep_user_data=keep_user_data or bool(config["render.keep_user_data"]),
-                           discard_changes=discard_changes, wait=not no_wait, on_line=_line_printer())
-    summary = run_builds(config, nightly, options)
+    with BuildProgress() as progress:
+        options = BuildOptions(keep_user_data=keep_user_data or bool(config["render.keep_user_data"]),
+                               discard_changes=discard_changes, wait=not no_wait, on_line=progress.on_line)
+        summary = run_builds(config, nightly, options)
     if as_json:
         if all_variants or variant:
             console.print_json(summary.as_json())
         elif summary.results[0].report is not None:
             console.print_json(summary.results[0].report.as_json())
-
-
-def _line_printer() -> Any:
-    import re
-    import sys
-
-    from edgeforge_ext import console
-
-    # No colour codes without a terminal (CI logs, files): strip the ANSI sequences Earthly may print.
-    ansi = None if console.is_interactive() else re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-    def show(line: str) -> None:
-        sys.stderr.write((ansi.sub("", line) if ansi else line) + "\n")
-
-    return show
 
 
 def plan(
@@ -175,22 +162,35 @@ def clean(
     ctx: typer.Context,
     images: Annotated[bool, typer.Option("--images/--keep-images",
                                          help="also remove the Earthly image")] = True,
+    every_workdir: Annotated[bool, typer.Option("--all-workdirs",
+                                                help="also what builds in other work directories left")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print what was removed as JSON")] = False,
 ) -> None:
-    """Remove what edgeforge-ext cached or left behind: its containers, the BuildKit cache volume,
-    and the Earthly image (kept between builds so the next build is warm)."""
+    """Remove what edgeforge-ext cached or left behind for this work directory: its containers, the
+    BuildKit cache volume, and the Earthly image (kept between builds so the next build is warm)."""
     from edgeforge_ext import console, engine
 
     config = load(ctx, {})
     client = engine.client()
     try:
-        summary = engine.remove_managed(client, earthly_image=str(config["earthly.image"]) if images else None)
+        from edgeforge_ext.earthly import CACHE_VOLUME, cache_volume
+
+        summary = engine.remove_managed(
+            client,
+            workdir=None if every_workdir else str(config.workdir),
+            earthly_image=str(config["earthly.image"]) if images else None,
+            volume_prefix=CACHE_VOLUME if every_workdir else cache_volume(config.workdir),
+        ).as_dict()
     finally:
         client.close()
     if wants_json(ctx, json_out):
         console.print_json(summary)
     else:
-        console.info(f"removed: {summary}")
+        for kind, names in summary.items():
+            for name in names:
+                console.info(f"{kind}: {name}")
+        if not any(summary.values()):
+            console.info("nothing to remove")
 
 
 _PUSH_FLAGS = tuple(s for s in BUILD_FLAGS if s.key.startswith("registry.") or s.key == "output.dir")

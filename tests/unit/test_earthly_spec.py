@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge_ext.earthly import earthly_command, earthly_spec
+from edgeforge_ext.earthly import cache_volume, earthly_command, earthly_spec
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL, ContainerSpec
 from edgeforge_ext.errors import UsageError
 from edgeforge_ext.secrets import Redactor, Secret
@@ -69,7 +69,9 @@ def test_local_buildkit_is_privileged_with_the_cache_volume(tmp_path: Path):
     assert targets["/workspace"].source == str((tmp_path / "CanvOS").resolve())
     assert targets["/var/run/docker.sock"].source == "/var/run/docker.sock"
     cache = targets["/tmp/earthly"]
-    assert (cache.kind, cache.source) == ("volume", "edgeforge-buildkit-cache")
+    assert cache.kind == "volume" and cache.source.startswith("edgeforge-buildkit-cache-")
+    other = cache_volume(tmp_path / "elsewhere")
+    assert cache.source != other and cache.source == cache_volume(tmp_path)
     assert spec.entrypoint is None  # only .gitkeep in certs/
 
 
