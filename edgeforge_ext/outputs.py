@@ -127,3 +127,15 @@ def prune(root: Path, keep_last: int, in_use: tuple[Path, ...] = ()) -> list[Pat
         shutil.rmtree(path)
         removed.append(path)
     return removed
+
+
+def last_report_dir(output_dir: Path, variant: str | None) -> Path:
+    """Where the last build's report is: the output dir itself (plain builds), else the newest dated
+    directory of the variant that holds a report (it may be a failed push, which `latest` skips)."""
+    from edgeforge_ext.report import REPORT_NAME
+
+    if (output_dir / REPORT_NAME).exists():
+        return output_dir
+    root = variant_root(output_dir, variant)
+    runs = sorted(d for d in root.glob("*") if is_run_dir(d) and (d / REPORT_NAME).exists()) if root.is_dir() else []
+    return runs[-1] if runs else output_dir

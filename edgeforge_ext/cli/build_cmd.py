@@ -137,23 +137,34 @@ def _show_plans_json(configs: list[Any]) -> None:
 def push(
     ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="print the updated report as JSON on stdout")] = False,
+    variant: Annotated[str | None, typer.Option("--variant", metavar="NAME",
+                                                help="the variant whose last build to push")] = None,
     *,
     flags: dict[str, Any],
     password_stdin: bool,
 ) -> None:
-    """Push the provider images of the last build again, without rebuilding (resumes a failed push)."""
+    """Push the provider images of the last build again, without rebuilding (resumes a failed push).
+    The last build is the report in the output directory or, for dated nightly outputs, the newest
+    dated directory of the variant."""
     from edgeforge_ext import console
+    from edgeforge_ext.outputs import last_report_dir, promote
     from edgeforge_ext.pipeline import push_images
     from edgeforge_ext.report import read_report, write_report
 
     config = load(ctx, flags, password_stdin=password_stdin)
-    report = read_report(config.output_dir)
+    if variant:
+        config = config.with_variant(variant)
+    report_dir = last_report_dir(config.output_dir, config.variant)
+    console.note(f"pushing the images of the build in {report_dir}")
+    report = read_report(report_dir)
     try:
         push_images(config, report)
         if report.status == "push-failed":
             report.status = "success"
+            if report_dir != config.output_dir:  # a dated run: now complete, so `latest` may point at it
+                promote(report_dir.parent, report_dir)
     finally:
-        write_report(report, config.output_dir)
+        write_report(report, report_dir)
     if wants_json(ctx, json_out):
         console.print_json(report.as_json())
 

@@ -107,3 +107,19 @@ def test_prune_spares_a_directory_another_live_process_builds_in(tmp_path):
 def test_prune_needs_a_positive_count(tmp_path):
     with pytest.raises(ValueError):
         outputs.prune(tmp_path, 0)
+
+
+def test_last_report_dir_finds_the_newest_dated_run_even_when_latest_lags(tmp_path):
+    from edgeforge_ext.outputs import last_report_dir, promote
+
+    root = tmp_path / "default"
+    old = root / "20261101-010101-aaaaaaaa"
+    new = root / "20261102-010101-bbbbbbbb"
+    for d in (old, new):
+        d.mkdir(parents=True)
+        (d / "edgeforge-report.json").write_text("{}")
+    promote(root, old)  # the newer build failed its push, so latest still points at the old one
+    assert last_report_dir(tmp_path, None) == new
+    (tmp_path / "edgeforge-report.json").write_text("{}")  # a plain build's report wins
+    assert last_report_dir(tmp_path, None) == tmp_path
+    assert last_report_dir(tmp_path / "nothing", "v1") == tmp_path / "nothing"
