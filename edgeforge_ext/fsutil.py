@@ -11,7 +11,7 @@ from pathlib import Path
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> bool:
     """Write `data` to `path` through a temp file and rename; False when the bytes were already there."""
     try:
-        if path.read_bytes() == data:
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
             if (path.stat().st_mode & 0o777) != mode:
                 path.chmod(mode)
             return False
@@ -20,7 +20,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, mode)
+        os.fchmod(fd, mode)  # before any byte is written: no window with a wider mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

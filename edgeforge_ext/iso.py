@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.errors import ArtifactError
+from edgeforge_ext.fsutil import sha256_file
 
 # AuroraBoot puts the cloud-config at the ISO root as config.yaml; CanvOS names it user-data.
 LIKELY_PATHS = ("/config.yaml", "/user-data", "/cloud-config.yaml", "/userdata")
@@ -19,15 +19,6 @@ class IsoCheck:
     sha256: str
     size: int
     user_data_path: str  # where inside the ISO the user-data was found, e.g. "/config.yaml"
-
-
-def sha256_file(path: Path, block: int = 1 << 20) -> str:
-    """Streamed: ISOs are gigabytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_sha256_file(path: Path, iso_name: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeforge_ext.errors import ConfigError, RenderError, ValidationError
+from edgeforge_ext.fsutil import atomic_write
 from edgeforge_ext.secrets import Secret
 
 if TYPE_CHECKING:
@@ -289,21 +289,6 @@ def write_rendered(rendered: Rendered, dest: Path) -> tuple[Path, Path]:
 def _write_atomic(path: Path, data: bytes, mode: int) -> bool:
     """True when the file was (re)written. The mode is fixed even when the bytes are the same."""
     try:
-        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
-            if (path.stat().st_mode & 0o777) != mode:
-                path.chmod(mode)
-            return False
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, mode)  # before any byte is written: no window with a wider mode
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        return atomic_write(path, data, mode)
     except OSError as exc:
         raise RenderError(f"cannot write {path}: {exc.strerror}") from exc
-    return True

@@ -212,27 +212,13 @@ def patch(
         console.info(f"nothing to change in {file}")
     if in_place:
         if result.changed:
-            _write_atomic(file, result.text)
+            from edgeforge_ext.fsutil import atomic_write
+
+            atomic_write(file, result.text.encode("utf-8"), mode=file.stat().st_mode & 0o7777)
             console.info(f"wrote {file}")
         return
     sys.stdout.write(result.text)
     sys.stdout.flush()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def register(app: typer.Typer) -> None:
