@@ -13,6 +13,7 @@ import pytest
 
 from edgeforge_ext.errors import ArtifactError
 from edgeforge_ext.iso import verify_iso
+from tests.conftest import require
 
 USER_DATA = b"#cloud-config\nstylus:\n  site:\n    paletteEndpoint: api.spectrocloud.com\n"
 
@@ -72,8 +73,8 @@ def test_plain_iso9660_names(tmp_path: Path):
     assert verify_iso(path, USER_DATA).user_data_path == "/CONFIG.YAM;1"
 
 
-@pytest.mark.skipif(shutil.which("xorriso") is None, reason="xorriso not installed")
 def test_an_iso_made_by_xorriso_like_the_standin(tmp_path: Path):
+    require(shutil.which("xorriso") is not None, "xorriso is not installed")
     root = tmp_path / "root"
     root.mkdir()
     (root / "config.yaml").write_bytes(USER_DATA)
