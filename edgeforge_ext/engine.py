@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -544,3 +545,67 @@ def remove_managed(
         except APIError as exc:
             summary.skipped.append(f"image {earthly_image}: {_one_line(exc)}")
     return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# Image identity without the SDK (the no-op nightly path)
+
+
+def local_images(refs: list[str]) -> dict[str, tuple[str | None, tuple[str, ...]]]:
+    """(image id, repo digests) of local images, None for the absent ones.
+
+    A no-op nightly run only needs these few facts: on the local Unix socket they are asked with one
+    small HTTP request each, which saves importing the Docker SDK (a third of a second); any other
+    daemon address, or any surprise, goes through the Docker SDK as usual."""
+    try:
+        return {ref: _inspect_on_socket(ref) for ref in refs}
+    except (OSError, ValueError, KeyError, TypeError, _Unsupported):
+        pass
+    c = client()
+    try:
+        out: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+        for ref in refs:
+            if not image_present(c, ref):
+                out[ref] = (None, ())
+                continue
+            found = c.images.get(ref)
+            out[ref] = (str(found.id), tuple(sorted(found.attrs.get("RepoDigests") or ())))
+        return out
+    finally:
+        c.close()
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _inspect_on_socket(ref: str) -> tuple[str | None, tuple[str, ...]]:
+    import http.client
+    import os
+    import socket
+    from urllib.parse import quote
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        raise _Unsupported(host)
+    path = host[len("unix://"):]
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(10)
+            self.sock.connect(path)
+
+    conn = UnixConnection("localhost")
+    try:
+        conn.request("GET", f"/images/{quote(ref, safe='/:@')}/json")
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status == 404:
+        return None, ()
+    if response.status != 200:
+        raise _Unsupported(f"HTTP {response.status}")
+    data = json.loads(body)
+    return str(data["Id"]), tuple(sorted(data.get("RepoDigests") or ()))
