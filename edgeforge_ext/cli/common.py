@@ -103,6 +103,12 @@ BUILD_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec("edge_host_token_file", "site.edge_host_token_file", Path | None,
              _opt("--edge-host-token-file", help="file holding the registration token (or "
                   "EDGEFORGE_EDGE_HOST_TOKEN)", metavar="FILE")),
+    FlagSpec("template_dir", "render.template_dir", Path | None,
+             _opt("--template-dir", help="your own user-data.j2 / arg.j2 (same variables as the packaged ones)",
+                  metavar="DIR")),
+    FlagSpec("extra_user_data", "render.extra_user_data", Path | None,
+             _opt("--extra-user-data", help="a YAML file merged into user-data (its keys win; conflicts are "
+                  "reported)", metavar="FILE")),
     FlagSpec("earthly_image", "earthly.image", str | None, _opt("--earthly-image", help="Earthly image")),
     FlagSpec("buildkit_host", "earthly.buildkit_host", str | None,
              _opt("--buildkit-host", help="remote BuildKit, tcp://HOST:8372 (Earthly then runs unprivileged)",

@@ -13,12 +13,6 @@ from edgeforge_ext.cli.common import BUILD_FLAGS, load, wants_json, with_flags
 @with_flags(BUILD_FLAGS)
 def render(
     ctx: typer.Context,
-    template_dir: Annotated[Path | None, typer.Option(
-        "--template-dir", metavar="DIR", show_default=False,
-        help="your own user-data.j2 / arg.j2 (same variables as the packaged ones)")] = None,
-    extra_user_data: Annotated[Path | None, typer.Option(
-        "--extra-user-data", metavar="FILE", show_default=False,
-        help="a YAML file merged into user-data (its keys win; conflicts are reported)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON on stdout")] = False,
     *,
     flags: dict[str, Any],
@@ -33,10 +27,6 @@ def render(
     from edgeforge_ext.errors import UsageError
     from edgeforge_ext.render import render_all, write_rendered
 
-    if template_dir is not None:
-        flags["render.template_dir"] = str(template_dir)
-    if extra_user_data is not None:
-        flags["render.extra_user_data"] = str(extra_user_data)
     config = load(ctx, flags, password_stdin=password_stdin)
 
     pe_version: str | None = None
