@@ -83,6 +83,7 @@ class BuildState:
     facts: Any = None
     plan: Plan | None = None
     rendered: Any = None
+    user_data: bytes = b""  # the user-data the ISO must contain
     user_data_path: Path | None = None
     redactor: Redactor = field(default_factory=Redactor)
 
@@ -134,6 +135,8 @@ class Pipeline:
     def _run_step(self, name: str, step: Callable[[], None]) -> None:
         record = StepRecord(name, "not-run")
         self.state.report.steps.append(record)
+        # Skipped checkout and render still run in a reduced form: later steps need the checkout's
+        # facts and the user-data the ISO must hold; they just change nothing.
         if name in self.config["build.skip"] and name not in ("checkout", "render"):
             record.status = "skipped"
             console.note(f"skipping {name} (--skip {name})")
@@ -214,7 +217,10 @@ class Pipeline:
             self.state.user_data_path = None  # not ours: never removed
             if not existing.exists() and plan.iso_name:
                 raise UsageError(f"--skip render needs {existing}")
+            if existing.exists():
+                self.state.user_data = existing.read_bytes()  # what the ISO must hold
             return
+        self.state.user_data = rendered.user_data.encode()
         ud, arg = write_rendered(rendered, self.config.checkout_dir)
         self.state.user_data_path = ud
         self.state.report.warnings.extend(rendered.warnings)
@@ -238,39 +244,28 @@ class Pipeline:
         if not hosts:
             console.note("no registry to check (nothing is pushed and no external registry is configured)")
             return
-        for host, (username, password, insecure) in hosts.items():
-            registry.check_credentials(host, username, password, insecure=insecure)
-            console.info(f"registry {host}: credentials accepted" if username else f"registry {host}: reachable")
+        for host, creds in hosts.items():
+            registry.check_credentials(host, creds.username, creds.password, insecure=creds.insecure,
+                                       ca_file=creds.ca_file)
+            console.info(f"registry {host}: credentials accepted" if creds.username else f"registry {host}: reachable")
 
-    def _registries_to_check(self, plan: Plan) -> dict[str, tuple[str, Any, bool]]:
-        from edgeforge_ext.registry import registry_host
+    def _registries_to_check(self, plan: Plan) -> dict[str, Any]:
+        """The external registry, and every push destination we hold credentials for. Destinations
+        without configured credentials use the Docker daemon's own login (docker login)."""
+        from edgeforge_ext.registry import credentials_for, registry_host
 
-        hosts: dict[str, tuple[str, Any, bool]] = {}
+        hosts: dict[str, Any] = {}
         domain = str(self.config["registry.domain"])
         if domain:
-            hosts[registry_host(domain)] = (str(self.config["registry.username"]), self.config.registry_password,
-                                            bool(self.config["registry.insecure"]))
+            hosts[registry_host(domain)] = credentials_for(self.config, domain)
         if plan.push_enabled and "push" not in self.config["build.skip"]:
             for image in plan.provider_images:
                 for ref in image.push_refs:
                     host = registry_host(ref)
-                    if host not in hosts:
-                        creds = self._credentials_for(host)
-                        if creds[0]:
-                            hosts[host] = creds
+                    creds = credentials_for(self.config, host)
+                    if host not in hosts and creds.username:
+                        hosts[host] = creds
         return hosts
-
-    def _credentials_for(self, host: str) -> tuple[str, Any, bool]:
-        from edgeforge_ext.registry import registry_host
-
-        domain = str(self.config["registry.domain"])
-        if domain and registry_host(domain) == host:
-            return (str(self.config["registry.username"]), self.config.registry_password,
-                    bool(self.config["registry.insecure"]))
-        for entry in self.config.registries:
-            if registry_host(entry.domain) == host:
-                return (entry.username, entry.password, entry.insecure)
-        return ("", None, False)  # the Docker daemon's own credentials (docker login) apply
 
     def earthly(self) -> None:
         from edgeforge_ext import earthly, engine
@@ -312,8 +307,7 @@ class Pipeline:
             built = self.config.checkout_dir / "build" / plan.iso_file
             if not built.exists():
                 raise ArtifactError(f"the build did not produce {built}")
-            user_data = (self.state.rendered.user_data.encode() if self.state.rendered is not None else b"")
-            check = verify_iso(built, user_data)
+            check = verify_iso(built, self.state.user_data)
             sha_file = built.with_name(built.name + ".sha256")
             iso = move_into(built, self.output_dir)
             move_into(sha_file, self.output_dir)
@@ -357,16 +351,17 @@ def push_images(config: Config, report: Report) -> None:
     if not pending:
         console.info("nothing to push: every provider image is already pushed")
         return
-    helper = Pipeline(config)
+    from edgeforge_ext.registry import credentials_for
+
     client = engine.client()
     failures: list[str] = []
     try:
         for image, target in pending:
-            username, password, _insecure = helper._credentials_for(_host(target))
+            creds = credentials_for(config, target)
             try:
                 if target != image.ref:
                     engine.tag_image(client, image.ref, target)
-                digest = engine.push_image(client, target, username=username or None, password=password,
+                digest = engine.push_image(client, target, username=creds.username or None, password=creds.password,
                                            on_progress=_push_progress(target))
             except RegistryError as exc:
                 failures.append(f"{target}: {exc.message}")
@@ -378,12 +373,6 @@ def push_images(config: Config, report: Report) -> None:
     if failures:
         report.status = "push-failed"
         raise RegistryError("some provider images were not pushed (edgeforge-ext push resumes)", details=failures)
-
-
-def _host(ref: str) -> str:
-    from edgeforge_ext.registry import registry_host
-
-    return registry_host(ref)
 
 
 def _push_progress(target: str) -> Callable[[str], None] | None:

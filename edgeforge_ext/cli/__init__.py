@@ -6,9 +6,8 @@ No logic lives here. Command modules register themselves; heavy imports happen i
 from __future__ import annotations
 
 import sys
-import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -17,17 +16,23 @@ from edgeforge_ext import __version__
 from edgeforge_ext.cli.common import State
 from edgeforge_ext.errors import EdgeforgeError
 
-app = typer.Typer(
-    name="edgeforge-ext",
-    help="Build Palette Edge artifacts (Installer ISO, provider images) from CanvOS in one command.\n\n"
-    "Flow: preflight → checkout → render → validate → registry check → earthly → collect → push → report."
-    " Every step is also a command of its own.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode=None,
-)
+
+def _app_settings() -> dict[str, Any]:
+    """Fresh each time: Typer and click keep (and may change) the dicts they are given."""
+    return dict(
+        name="edgeforge-ext",
+        help="Build Palette Edge artifacts (Installer ISO, provider images) from CanvOS in one command.\n\n"
+        "Flow: preflight → checkout → render → validate → registry check → earthly → collect → push → report."
+        " Every step is also a command of its own.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        rich_markup_mode=None,
+    )
+
+
+app = typer.Typer(**_app_settings())
 
 
 def _version(value: bool) -> None:
@@ -82,6 +87,30 @@ def _click_command() -> click.Command:
     return _command
 
 
+def _value(x: object) -> object:
+    return getattr(x, "value", x)  # Typer wraps unset settings in DefaultPlaceholder
+
+
+def _root_only_command() -> click.Command:
+    """The root options and the command list, without building every command's options.
+
+    `edgeforge-ext --help` and `--version` need nothing more, and building the whole tree is a third of
+    their start-up time. Commands are stubs carrying their real names and help texts."""
+    light = typer.Typer(**_app_settings())
+    light.callback()(root)
+    for info in app.registered_commands:
+        def stub() -> None:  # never runs: a real invocation names a command and takes the full tree
+            raise AssertionError("stub command")
+
+        stub.__doc__ = (_value(info.help) or getattr(info.callback, "__doc__", None)) or ""  # type: ignore[assignment]
+        light.command(info.name)(stub)
+    for group in app.registered_groups:
+        instance = group.typer_instance
+        sub_help = _value(group.help) or (_value(instance.info.help) if instance is not None else None)
+        light.add_typer(typer.Typer(), name=group.name, help=sub_help)  # type: ignore[arg-type]
+    return typer.main.get_command(light)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (tests call this; `main` exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -89,7 +118,9 @@ def run(argv: list[str] | None = None) -> int:
     from edgeforge_ext import console
 
     try:
-        result = _click_command().main(args=args, prog_name="edgeforge-ext", standalone_mode=False)
+        root_only = all(a.startswith("-") for a in args)
+        command = _root_only_command() if root_only else _click_command()
+        result = command.main(args=args, prog_name="edgeforge-ext", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -101,6 +132,8 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except EdgeforgeError as exc:
         if debug:
+            import traceback
+
             traceback.print_exc()
         console.error(exc.message)
         for line in exc.details:
@@ -110,6 +143,8 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
+            import traceback
+
             traceback.print_exc()
         console.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return 1

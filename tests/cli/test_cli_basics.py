@@ -101,3 +101,17 @@ def test_password_from_stdin(monkeypatch, capsys, tmp_path):
 
 def test_there_is_no_password_flag(capsys):
     assert run(["config", "show", "--registry-password", "x"]) == 2
+
+
+def test_quick_root_help_matches_the_full_command_tree():
+    """`--help` takes a shortcut (stub commands); it must print exactly what the full tree prints."""
+    from edgeforge_ext.cli import _click_command, _root_only_command
+
+    def render(command) -> str:
+        with command.make_context("edgeforge-ext", [], resilient_parsing=True) as ctx:
+            return command.get_help(ctx)
+
+    quick, full = render(_root_only_command()), render(_click_command())
+    import difflib
+
+    assert quick == full, "\n".join(difflib.unified_diff(full.splitlines(), quick.splitlines(), lineterm=""))
