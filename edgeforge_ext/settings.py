@@ -75,6 +75,8 @@ KEYS: tuple[Key, ...] = (
     _k("registry.certificates", "list", [], "PEM files trusted for the external registry"),
     _k("registry.mapping_rules", "dict", {}, "SRC=DST prefix rules (switches to stylus.externalRegistries)"),
     _k("registry.registries", "tables", [], "several registries ([[registry.registries]] tables)", env=False),
+    _k("registry.k8s_registries_yaml", "bool", False,
+       "K3s/RKE2: write registries.yaml (credentials for the external registries) from an initramfs stage"),
     _k("site.palette_endpoint", "str", "", "stylus.site.paletteEndpoint"),
     _k("site.project_name", "str", "", "stylus.site.projectName"),
     _k("site.project_uid", "str", "", "stylus.site.projectUid"),

@@ -62,12 +62,14 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     _check_texts(site, "site", problems)
 
     credentials, external = _registries(config, problems, warnings)
+    k8s_registries = _k8s_registries(config, credentials, external, warnings)
     context: dict[str, Any] = {
         "site": site,
         "install": {"poweroff": v["install.poweroff"], "reboot": v["install.reboot"]},
         "users": [_user(i, t, config, env, problems) for i, t in enumerate(v["users"])],
         "registry_credentials": credentials,
         "external_registries": external,
+        "k8s_registries": k8s_registries,
     }
     if v["install.poweroff"] and v["install.reboot"]:
         warnings.append("install.poweroff and install.reboot are both true: the host powers off")
@@ -202,6 +204,43 @@ def _registries(config: Config, problems: list[str], warnings: list[str],
         warnings.append("registry mapping rules without any registry credentials: only right for "
                         "stylus.managementMode local or anonymous registries")
     return None, {"registries": items, "mapping_rules": rules}
+
+
+# K3s reads /etc/rancher/k3s/registries.yaml; the Palette docs write the same file for RKE2, while
+# upstream RKE2 reads /etc/rancher/rke2/registries.yaml: for RKE2 both are written.
+_REGISTRIES_YAML_PATHS = {"k3s": ("/etc/rancher/k3s/registries.yaml",),
+                          "rke2": ("/etc/rancher/k3s/registries.yaml", "/etc/rancher/rke2/registries.yaml")}
+
+
+def _k8s_registries(config: Config, credentials: dict[str, Any] | None, external: dict[str, Any] | None,
+                    warnings: list[str]) -> dict[str, Any] | None:
+    """registries.yaml for K3s/RKE2 (the external registry docs, step 7): `configs` with each external
+    registry's credentials, so the core Kubernetes images can be pulled from it. None when not asked."""
+    if not config.values["registry.k8s_registries_yaml"]:
+        return None
+    distribution = str(config.values["build.k8s_distribution"])
+    paths = _REGISTRIES_YAML_PATHS.get(distribution)
+    registries = [credentials] if credentials else list((external or {}).get("registries", []))
+    if paths is None:
+        warnings.append(f"registry.k8s_registries_yaml is for K3s and RKE2, not {distribution}: for PXK-E use "
+                        "`edgeforge-ext profile patch --image-repository`")
+        return None
+    if not registries:
+        warnings.append("registry.k8s_registries_yaml: no external registry is configured, nothing to write")
+        return None
+    configs: dict[str, Any] = {}
+    for reg in registries:
+        host = str(reg["domain"]).split("/", 1)[0]
+        entry: dict[str, Any] = {}
+        if reg.get("username"):
+            password = reg.get("password")
+            entry["auth"] = {"username": reg["username"],
+                             "password": password.reveal() if isinstance(password, Secret) else str(password or "")}
+        if reg.get("insecure"):
+            entry["tls"] = {"insecure_skip_verify": True}
+        configs[host] = entry
+    content = yaml.safe_dump({"configs": configs}, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return {"paths": list(paths), "content": content}
 
 
 def _registry_item(where: str, entry: RegistryEntry, base: Path | None, problems: list[str],

@@ -97,6 +97,10 @@ BUILD_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec("registry_mapping", "registry.mapping_rules", list[str] | None,
              _opt("--registry-mapping", help="SRC=DST mapping rule (repeatable; switches to "
                   "stylus.externalRegistries)", metavar="SRC=DST"), _pairs("--registry-mapping")),
+    FlagSpec("k8s_registries_yaml", "registry.k8s_registries_yaml", bool | None,
+             typer.Option(None, "--k8s-registries-yaml", show_default=False,
+                          help="K3s/RKE2: write registries.yaml with the external registry's credentials from "
+                          "an initramfs stage (core Kubernetes images pulled from it)")),
     FlagSpec("palette_endpoint", "site.palette_endpoint", str | None,
              _opt("--palette-endpoint", help="Palette API endpoint, e.g. api.spectrocloud.com")),
     FlagSpec("project_name", "site.project_name", str | None, _opt("--project-name", help="Palette project")),
