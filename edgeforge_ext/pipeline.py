@@ -114,6 +114,8 @@ class Pipeline:
         try:
             with sigterm_as_interrupt(), workdir_lock(self.config.workdir, wait=self.state.options.wait,
                                                       what="build"):
+                if "preflight" in self.config["build.skip"]:
+                    self.engine_gate()
                 for name, step in steps:
                     if name == "registry-check" and self.state.options.before_earthly is not None:
                         self.state.options.before_earthly(self)
@@ -177,6 +179,21 @@ class Pipeline:
         if any(c.required and not c.ok for c in checks):
             print_checks(checks)
         raise_if_failed(checks)
+
+    def engine_gate(self) -> None:
+        """With preflight skipped, the container engine is still checked before anything changes:
+        reachable, new enough, privileged containers when Earthly needs them (exit 6)."""
+        from edgeforge_ext.errors import EngineError
+        from edgeforge_ext.preflight import run_preflight
+
+        engine_checks = ("docker", "docker_version", "privileged")
+        failed = [c for c in run_preflight(self.config) if c.name in engine_checks and c.required and not c.ok]
+        if failed:
+            raise EngineError(
+                f"container engine not usable: {', '.join(c.name for c in failed)}",
+                details=[f"{c.name}: {c.detail}" for c in failed],
+                hint=next((c.hint for c in failed if c.hint), None),
+            )
 
     def checkout(self) -> None:
         from edgeforge_ext import canvos

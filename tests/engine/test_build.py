@@ -155,8 +155,9 @@ def test_privileged_default_without_preflight_is_an_engine_error(
                 standin_earthly_image, "--palette-endpoint", "api.spectrocloud.com"])
     err = capsys.readouterr().err
     assert code == 6, err
-    assert "privileged" in err
+    assert "privileged" in err and "--buildkit-host" in err
     assert our_containers(docker_client, workdir) == []
+    assert not (workdir / "CanvOS").exists()  # found before anything was changed
 
 
 def test_sigint_stops_and_removes_the_container(docker_client, standin_earthly_image, canvos_repo, tmp_path):
