@@ -16,6 +16,8 @@ config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_
 def show(
     ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON on stdout")] = False,
+    variant: Annotated[str | None, typer.Option("--variant", metavar="NAME",
+                                                help="show the configuration of one [[variants]] table")] = None,
     *,
     flags: dict[str, Any],
     password_stdin: bool,
@@ -27,6 +29,8 @@ def show(
     from edgeforge_ext.config_view import config_rows, print_config
 
     config = load(ctx, flags, password_stdin=password_stdin)
+    if variant:
+        config = config.with_variant(variant)
     if wants_json(ctx, json_out):
         from edgeforge_ext import console
 

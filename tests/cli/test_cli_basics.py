@@ -115,3 +115,14 @@ def test_quick_root_help_matches_the_full_command_tree():
     import difflib
 
     assert quick == full, "\n".join(difflib.unified_diff(full.splitlines(), quick.splitlines(), lineterm=""))
+
+
+def test_config_show_variant_layers_the_variant(tmp_path, capsys):
+    f = tmp_path / "edgeforge.toml"
+    f.write_text('[build]\ncustom_tag = "base"\n\n[[variants]]\nname = "rke2"\nk8s_distribution = "rke2"\n')
+    assert run(["--config", str(f), "config", "show", "--json", "--variant", "rke2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["variant"] == "rke2" and data["variants"] == ["rke2"]
+    assert data["values"]["build.k8s_distribution"] == {"value": "rke2", "source": "variant rke2"}
+    assert data["values"]["build.custom_tag"]["value"] == "base"
+    assert run(["--config", str(f), "config", "show", "--variant", "nope"]) == 2
