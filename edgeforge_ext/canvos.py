@@ -156,8 +156,21 @@ def _resolve(ref: str, tags: dict[str, str], branches: dict[str, str], url: str,
 # ---------------------------------------------------------------- git plumbing
 
 
+def _gitpython() -> Any:
+    """GitPython, imported on first use. It refuses to import without a git executable; that is a
+    host problem to say in one line (exit 4), not a crash with GitPython's page of advice."""
+    try:
+        import git
+    except ImportError as exc:
+        raise CheckoutError(
+            f"cannot run git: {str(exc).splitlines()[0]}",
+            hint="install git (e.g. apt-get install git), or set GIT_PYTHON_GIT_EXECUTABLE to its path",
+        ) from None
+    return git
+
+
 def _git(cwd: Path | None) -> Any:
-    import git
+    git = _gitpython()
 
     g = git.Git(str(cwd) if cwd is not None else None)
     g.update_environment(**_GIT_ENV)
@@ -172,7 +185,7 @@ def _git(cwd: Path | None) -> Any:
 def _git_errors(what: str, url: str = "") -> Iterator[None]:
     """Turn a git failure into a CheckoutError with one scrubbed line (no chained traceback:
     GitPython's exception text holds the command line, URL and all)."""
-    import git
+    git = _gitpython()
 
     try:
         yield
@@ -197,7 +210,7 @@ def _local_refs(g: Any) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _commit_of(g: Any, prefix: str) -> str | None:
-    import git
+    git = _gitpython()
 
     try:
         return str(g.rev_parse("--verify", "--quiet", f"{prefix}^{{commit}}")).strip() or None
@@ -246,7 +259,7 @@ def _status(g: Any) -> _Status:
         elif item.startswith("? "):
             untracked.append(item[2:])
     if not re.fullmatch(r"[0-9a-f]{40,64}", head):
-        import git
+        git = _gitpython()
 
         raise git.exc.GitCommandError(["git", "status"], 128, "fatal: the checkout has no commit checked out")
     return _Status(head, tuple(n for n in edited if not _own(n)), tuple(n for n in untracked if not _own(n)))
@@ -268,7 +281,7 @@ def same_url(a: str, b: str) -> bool:
 def _inspect(path: Path, url: str) -> bool:
     """True when `path` is our checkout of `url`; False when it is absent or an empty directory.
     Anything else is reported (CheckoutError) and left as it is. Runs no git process."""
-    import git
+    git = _gitpython()
 
     left = "it was left untouched"
     if not path.exists() and not path.is_symlink():
@@ -306,7 +319,7 @@ def _fetch_concurrently(g: Any, path: Path,
 
     Returns (status, (tags, branches), the fetch's error line or ""). git fetch prints nothing when
     no ref moved; when it printed anything the refs are read again after it."""
-    import git
+    git = _gitpython()
 
     fetch = _fetch(g, url, as_process=True)
     try:
@@ -369,7 +382,7 @@ def _update(url: str, ref: str, path: Path,
             discard_changes: bool) -> tuple[str | None, str, dict[str, str], list[str], _Status | None]:
     """Fetch and move an existing checkout to `ref`; returns (tag, sha, tags, warnings, the status
     when it still holds, i.e. HEAD did not move)."""
-    import git
+    git = _gitpython()
 
     g = _git(path)
     warnings: list[str] = []
@@ -429,7 +442,7 @@ def checkout(url: str, ref: str, path: Path, *, discard_changes: bool = False) -
 
 def read_facts(path: Path, url: str = "", ref: str = "") -> CanvosFacts:
     """The facts of an existing checkout at its current commit (no network)."""
-    import git
+    git = _gitpython()
 
     path = Path(path).expanduser().absolute()
     g = _git(path)
@@ -451,7 +464,7 @@ def read_facts(path: Path, url: str = "", ref: str = "") -> CanvosFacts:
 
 def _facts(path: Path, url: str, ref: str, tag: str | None, sha: str, tags: dict[str, str],
            warnings: list[str], status: _Status | None = None) -> CanvosFacts:
-    import git
+    git = _gitpython()
 
     g = _git(path)
     with _git_errors(f"could not read the checkout {path}", url):

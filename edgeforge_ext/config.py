@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.errors import ConfigError
-from edgeforge_ext.secrets import Secret, secret_from_env, secret_from_file
+from edgeforge_ext.secrets import Secret, remember, secret_from_env, secret_from_file, url_secrets
 from edgeforge_ext.settings import (
     ENV_EDGE_HOST_TOKEN,
     ENV_REGISTRY_PASSWORD,
@@ -124,6 +124,8 @@ def load_config(
     env = dict(env if env is not None else {})
     cwd = cwd or Path.cwd()
     warnings: list[str] = []
+    # Known before any value is checked: an error that echoes a misplaced secret is then masked.
+    remember(registry_password, env.get(ENV_REGISTRY_PASSWORD), env.get(ENV_EDGE_HOST_TOKEN))
 
     file_path = config_path
     if file_path is None and env.get("EDGEFORGE_CONFIG"):
@@ -164,8 +166,10 @@ def load_config(
     token = secret_from_env(ENV_EDGE_HOST_TOKEN, env)
     if token is None and values["site.edge_host_token_file"]:
         token = secret_from_file(values["site.edge_host_token_file"], "edge host token")
+    remember(password, token, *url_secrets(str(values["canvos.url"])))
 
     registries = tuple(_registry_entry(i, t, env, file_label) for i, t in enumerate(values["registry.registries"]))
+    remember(*(r.password for r in registries))
     variants = tuple(_variant(i, t, file_label) for i, t in enumerate(values["variants"]))
     names = [v.name for v in variants]
     dupes = sorted({n for n in names if names.count(n) > 1})

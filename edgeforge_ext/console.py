@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,15 +27,31 @@ def is_interactive() -> bool:
     return sys.stderr.isatty() and not in_github_actions() and os.environ.get("TERM") != "dumb"
 
 
+class _Scrubbed:
+    """stderr as the rich console writes it: every known secret masked (secrets.known), so a table
+    cell, a warning or a log line that carries one by mistake still shows only the mask."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(_scrub(text))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("rich_"):  # rich's rich_proxied_file would let it write around us
+            raise AttributeError(name)
+        return getattr(self.stream, name)
+
+
 def err() -> Console:
     """The stderr console (created on first use, so it follows pytest's capture)."""
     global _stderr
     from rich.console import Console
 
-    if _stderr is None or _stderr.file is not sys.stderr:
+    if _stderr is None or getattr(_stderr.file, "stream", None) is not sys.stderr:
         interactive = is_interactive()
         _stderr = Console(
-            file=sys.stderr,
+            file=_Scrubbed(sys.stderr),  # type: ignore[arg-type]
             force_terminal=interactive,
             no_color=not interactive or "NO_COLOR" in os.environ,
             highlight=False,
@@ -59,7 +75,7 @@ def warn(message: str) -> None:
 
 def error(message: str) -> None:
     if in_github_actions():
-        sys.stderr.write(f"::error::{_gha_escape(message)}\n")
+        sys.stderr.write(f"::error::{_gha_escape(_scrub(message))}\n")
     err().print(f"[bold red]error:[/bold red] {_escape(message)}")
 
 
@@ -70,13 +86,15 @@ def step_summary(markdown: str) -> None:
         return
     try:
         with open(path, "a", encoding="utf-8") as f:  # noqa: PTH123 - append mode, one call
-            f.write(markdown.rstrip("\n") + "\n\n")
+            f.write(_scrub(markdown).rstrip("\n") + "\n\n")
     except OSError as exc:
         warn(f"cannot write the job summary {path}: {exc.strerror}")
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    from edgeforge_ext.secrets import scrub_data
+
+    sys.stdout.write(json.dumps(scrub_data(data), indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -84,7 +102,7 @@ def print_json(data: Any) -> None:
 def group(title: str) -> Iterator[None]:
     """A foldable section under GitHub Actions; a heading elsewhere."""
     if in_github_actions():
-        sys.stderr.write(f"::group::{title}\n")
+        sys.stderr.write(f"::group::{_scrub(title)}\n")
         sys.stderr.flush()
         try:
             yield
@@ -94,6 +112,12 @@ def group(title: str) -> Iterator[None]:
     else:
         err().print(f"[bold]==> {_escape(title)}[/bold]")
         yield
+
+
+def _scrub(text: str) -> str:
+    from edgeforge_ext.secrets import scrub  # imported on first output, not by `--help`
+
+    return scrub(text)
 
 
 def _escape(text: str) -> str:

@@ -7,6 +7,22 @@ import os
 import tempfile
 from pathlib import Path
 
+from edgeforge_ext.errors import UsageError
+
+
+def ensure_dir(path: Path, what: str, hint: str) -> Path:
+    """`mkdir -p`, with a path that cannot be a directory (a file, read-only, no permission) reported as
+    a usage error (exit 2) naming `what` it is for, instead of a crash."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"cannot use {path} as the {what}: it exists and is not a directory", hint=hint) from None
+    except OSError as exc:
+        raise UsageError(f"cannot use {path} as the {what}: {exc.strerror}", hint=hint) from None
+    if not os.access(path, os.W_OK | os.X_OK):  # read-only (also a read-only file system)
+        raise UsageError(f"cannot use {path} as the {what}: it is not writable", hint=hint)
+    return path
+
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> bool:
     """Write `data` to `path` through a temp file and rename; False when the bytes were already there."""

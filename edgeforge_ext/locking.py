@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from edgeforge_ext.errors import UsageError
+from edgeforge_ext.fsutil import ensure_dir
 
 LOCK_NAME = ".edgeforge.lock"
 
@@ -46,8 +47,12 @@ def workdir_lock(workdir: Path, *, wait: bool = True, what: str = "checkout") ->
             _held[workdir] -= 1
         return
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(workdir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    hint = "choose another --workdir (or workdir in edgeforge.toml / EDGEFORGE_WORKDIR)"
+    ensure_dir(workdir, "work directory", hint)
+    try:
+        fd = os.open(workdir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise UsageError(f"cannot use {workdir} as the work directory: {exc.strerror}", hint=hint) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

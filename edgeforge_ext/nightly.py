@@ -16,9 +16,11 @@ from typing import Any
 from edgeforge_ext import console, lockfile, outputs
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import EdgeforgeError, Interrupted, UsageError
-from edgeforge_ext.fsutil import atomic_write, sha256_file
+from edgeforge_ext.fsutil import atomic_write, ensure_dir, sha256_file
 from edgeforge_ext.pipeline import BuildOptions, Pipeline
+from edgeforge_ext.plan import check_config
 from edgeforge_ext.report import Report, read_report
+from edgeforge_ext.secrets import scrub
 
 SUMMARY_NAME = "edgeforge-summary.json"
 INPUTS_NAME = "edgeforge-inputs.json"  # the build's locked-style inputs and provider image ids
@@ -53,7 +55,7 @@ class BuildResult:
     def as_json(self) -> dict[str, Any]:
         return {"variant": self.name, "status": self.status, "exit_code": self.exit_code,
                 "seconds": round(self.seconds, 2), "output_dir": str(self.output_dir) if self.output_dir else None,
-                "reason": self.reason, "error": self.error,
+                "reason": self.reason, "error": scrub(self.error) if self.error else None,
                 "report": self.report.as_json() if self.report else None}
 
 
@@ -101,6 +103,8 @@ def run_builds(config: Config, options: NightlyOptions, build: BuildOptions) -> 
 
     names = selected(config, options)
     lock = lockfile.read_lock(lockfile.lock_path(config)) if options.locked else None
+    for name in names:  # mistakes the configuration alone decides stop the run before anything starts
+        check_config(config.with_variant(name) if name else config)
     summary = Summary(config.output_dir)
     first_error: BaseException | None = None
     runner = _Runner(config, options, build, lock)
@@ -304,7 +308,7 @@ def _images_gone(report: Report, image_ids: dict[str, str]) -> list[str]:
 
 def _finish(summary: Summary, options: NightlyOptions, multi: bool) -> None:
     if options.dated:
-        summary.output_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(summary.output_dir, "output directory", "choose another --output (output.dir)")
         atomic_write(summary.output_dir / SUMMARY_NAME, (json.dumps(summary.as_json(), indent=2) + "\n").encode())
     if multi or options.dated:
         print_table(summary)

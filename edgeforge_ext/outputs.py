@@ -14,6 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
+from edgeforge_ext.fsutil import ensure_dir
+
 LATEST = "latest"
 DEFAULT_VARIANT = "default"
 BUILDING_MARKER = ".building"  # holds the pid of the process building into the directory
@@ -37,7 +39,7 @@ def is_run_dir(path: Path) -> bool:
 def new_run_dir(root: Path, sha: str | None, when: float | None = None) -> Path:
     """Create a fresh dated directory (suffix -2, -3, ... if two builds start in the same second),
     marked as being built by this process."""
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_dir(root, "output directory", "choose another --output (output.dir)")
     base = run_dir_name(sha, when)
     for n in range(1, 1000):
         path = root / (base if n == 1 else f"{base}-{n}")

@@ -26,7 +26,8 @@ from edgeforge_ext.errors import (
     RegistryError,
     UsageError,
 )
-from edgeforge_ext.plan import Plan, Source, make_plan
+from edgeforge_ext.fsutil import ensure_dir
+from edgeforge_ext.plan import Plan, Source, check_config, make_plan
 from edgeforge_ext.report import (
     LOG_NAME,
     ImageRecord,
@@ -102,7 +103,8 @@ class Pipeline:
         report = self.state.report
         report.variant = self.config.variant
         report.skipped = list(self.config["build.skip"])
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        check_config(self.config)
+        ensure_dir(self.output_dir, "output directory", "choose another --output (output.dir)")
         steps: list[tuple[str, Callable[[], None]]] = [
             ("preflight", self.preflight), ("checkout", self.checkout), ("render", self.render),
             ("validate", self.validate), ("registry-check", self.registry_check), ("earthly", self.earthly),
@@ -323,7 +325,9 @@ class Pipeline:
         if plan.iso_file:
             built = self.config.checkout_dir / "build" / plan.iso_file
             if not built.exists():
-                raise ArtifactError(f"the build did not produce {built}")
+                raise ArtifactError(f"the build did not produce {built}",
+                                    hint=f"the Earthly step writes it: see its log ({self.output_dir / LOG_NAME}); "
+                                    "with --skip earthly, build/ in the checkout must already hold it")
             check = verify_iso(built, self.state.user_data)
             sha_file = built.with_name(built.name + ".sha256")
             iso = move_into(built, self.output_dir)

@@ -154,13 +154,27 @@ def _k8s_versions(config: Config, source: Source, target: str) -> tuple[str, ...
     versions = tuple(dict.fromkeys(config["build.k8s_versions"]))
     if not versions:
         count = len(source.k8s_versions.get(distribution, [])) if source.k8s_versions else None
-        every = f"all {count}" if count else "every"
-        raise UsageError(
-            f"no --k8s-version given: CanvOS would build {every} {distribution} versions listed in "
-            "k8s_version.json (2-5 GB each)",
-            hint="pass --k8s-version X.Y.Z (repeatable), or --all-k8s-versions if you really want them all",
-        )
+        raise _no_versions(distribution, count)
     return versions
+
+
+def _no_versions(distribution: str, count: int | None) -> UsageError:
+    every = f"all {count} {distribution} versions" if count else f"every {distribution} version"
+    return UsageError(
+        f"no --k8s-version given: CanvOS would build {every} listed in "
+        "k8s_version.json (2-5 GB each)",
+        hint="pass --k8s-version X.Y.Z (repeatable), or --all-k8s-versions if you really want them all",
+    )
+
+
+def check_config(config: Config) -> None:
+    """What make_plan refuses that the configuration alone decides, checked before any step runs (a
+    missing flag is then not reported after a slow preflight, or as a preflight failure)."""
+    no_versions = not config["build.k8s_versions"] and not config["build.all_k8s_versions"]
+    if str(config["build.target"]) != "iso" and no_versions:
+        raise _no_versions(str(config["build.k8s_distribution"]), None)
+    if "external" in push_destinations(config) and not config["registry.domain"]:
+        raise UsageError("--push-to external needs an external registry (--registry DOMAIN)")
 
 
 def _runs(target: str, versions: tuple[str, ...], pe_version: str, all_versions: bool) -> tuple[EarthlyRun, ...]:

@@ -415,7 +415,7 @@ def _short(exc: BaseException | None) -> str:
     # urllib3 buries the reason deep inside; keep the last, most specific part.
     match = re.search(r"\] ([^\]']+)'?\)*$", text) or re.search(r"(Connection refused|timed out|Name or service "
                                                                    r"not known|No route to host)", text)
-    return match.group(1).strip() if match else text[:200]
+    return match.group(1).strip().rstrip("\"')") if match else text[:200]
 
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"|(\w+)=([^\s,]+)')

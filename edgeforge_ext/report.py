@@ -9,6 +9,7 @@ from typing import Any
 
 from edgeforge_ext.errors import UsageError
 from edgeforge_ext.fsutil import atomic_write
+from edgeforge_ext.secrets import scrub
 
 REPORT_NAME = "edgeforge-report.json"
 OS_PACK_NAME = "os-pack.yaml"
@@ -67,11 +68,12 @@ class Report:
             ],
             "os_pack": self.os_pack,
             "steps": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 2)} for s in self.steps],
-            "warnings": self.warnings,
+            # Free text (messages that may quote a config value): known secrets masked.
+            "warnings": [scrub(w) for w in self.warnings],
             "skipped": self.skipped,
             "variant": self.variant,
             "log": self.log,
-            "error": self.error,
+            "error": scrub(self.error) if self.error else self.error,
         }
 
 

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from edgeforge_ext.errors import ConfigError
 
@@ -47,6 +48,9 @@ def secret_from_file(path: str | Path, what: str) -> Secret:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the {what} from {p}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"the {what} file {p} is not UTF-8 text",
+                          hint="write the value alone on one line (e.g. printf '%s' VALUE > FILE)") from None
     # One trailing newline is what `echo x > file` adds; it is not part of the secret.
     value = text[:-1] if text.endswith("\n") else text
     if value.endswith("\r"):
@@ -86,6 +90,9 @@ class Redactor:
                 values.add(raw)
         self._values = sorted(values, key=len, reverse=True)
 
+    def clear(self) -> None:
+        self._values = []
+
     def add(self, secret: Secret | str | None) -> None:
         raw = secret.reveal() if isinstance(secret, Secret) else secret
         if raw and len(raw) >= 3 and raw not in self._values:
@@ -108,3 +115,49 @@ class Redactor:
             if raw in data:
                 data = data.replace(raw, MASK.encode())
         return data
+
+
+# Every secret this process has loaded (load_config fills it; `cli.run` empties it per invocation).
+# The console (stderr, --json on stdout), the free text of the report and summary files and the CLI's
+# error mapping scrub with it, so a secret that slipped into a message (a value echoed by a validation
+# error, a library's exception) is still masked.
+known = Redactor()
+
+
+def remember(*secrets: Secret | str | None) -> None:
+    for secret in secrets:
+        known.add(secret)
+
+
+def scrub(text: str) -> str:
+    """`text` with every known secret masked."""
+    return known(text) if known.active else text
+
+
+def scrub_data(data: Any) -> Any:
+    """A JSON-like value with every known secret masked in its string values. Keys are left alone: they
+    are the schema (a short password like "secret" must not turn the key "secrets" into "********s")."""
+    if not known.active:
+        return data
+    if isinstance(data, str):
+        return known(data)
+    if isinstance(data, dict):
+        return {k: scrub_data(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [scrub_data(v) for v in data]
+    return data
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret part of a URL's user info (`user:PASSWORD@` or `TOKEN@`), as written and decoded."""
+    from urllib.parse import unquote, urlsplit  # not at import: `--help` stays quick
+
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return []
+    if "@" not in netloc:
+        return []
+    info = netloc.rsplit("@", 1)[0]
+    secret = info.split(":", 1)[1] if ":" in info else info
+    return [s for s in dict.fromkeys((secret, unquote(secret))) if s]

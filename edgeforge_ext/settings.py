@@ -52,7 +52,7 @@ KEYS: tuple[Key, ...] = (
     _k("build.all_k8s_versions", "bool", False, "build every version in k8s_version.json (2-5 GB each)"),
     _k("build.custom_tag", "str", "demo", "CUSTOM_TAG: lower-case letters and digits"),
     _k("build.iso_name", "str", "palette-edge-installer", "ISO_NAME: letters, digits, '-' and '_'"),
-    _k("build.image_registry", "str", "ttl.sh", "IMAGE_REGISTRY: where provider images are named"),
+    _k("build.image_registry", "str", "ttl.sh", "IMAGE_REGISTRY: the registry the provider images are named with"),
     _k("build.image_repo", "str", "", "IMAGE_REPO (default: the OS distribution)"),
     _k("build.pe_version", "str", "", "PE_VERSION override (default: the checkout's Earthfile ARG)"),
     _k("build.target", "str", "all", "all (ISO and provider images), iso, provider-images", choices=TARGETS),
@@ -103,7 +103,8 @@ KEYS: tuple[Key, ...] = (
        item_choices=PUSH_DESTINATIONS),
     _k("preflight.min_cpus", "int", 4, "minimum CPUs", minimum=1),
     _k("preflight.min_memory_gb", "int", 8, "minimum memory in GB", minimum=1),
-    _k("preflight.min_disk_gb", "int", 50, "minimum free disk in GB (build dir and Docker data root)",
+    _k("preflight.min_disk_gb", "int", 50, "minimum free disk in GB (build dir and Docker data root; 5 GB more "
+       "per extra provider image)",
        minimum=1),
     _k("variants", "tables", [], "build variants ([[variants]] tables)", env=False),
 )

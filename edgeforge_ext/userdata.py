@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from edgeforge_ext.render import check_yaml_text
-from edgeforge_ext.secrets import Secret
+from edgeforge_ext.secrets import Secret, remember
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config, RegistryEntry
@@ -158,6 +158,7 @@ def _user(i: int, table: Mapping[str, Any], config: Config, env: Mapping[str, st
         var = str(table["passwd_env"])
         if env.get(var):
             passwd = Secret(env[var], source=f"env {var}")
+            remember(passwd)
         else:
             problems.append(f"{where}.passwd_env names {var}, which is not set")
     return {"name": name, "groups": groups, "ssh_keys": keys, "passwd": passwd}

@@ -32,12 +32,15 @@ def require(condition: bool, reason: str) -> None:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No EDGEFORGE_* or GitHub Actions variables leak in; HOME is a fresh temp dir."""
+    """No EDGEFORGE_* or GitHub Actions variables leak in; HOME is a fresh temp dir; no known secrets."""
     for name in list(os.environ):
         if name.startswith("EDGEFORGE_") or name.startswith("GITHUB_"):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
+    from edgeforge_ext import secrets
+
+    secrets.known.clear()  # the process-wide secrets one test loaded never mask another test's output
 
 
 def free_port() -> int:

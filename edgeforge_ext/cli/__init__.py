@@ -11,10 +11,15 @@ from typing import Annotated, Any
 
 import click
 import typer
+import typer.core
 
 from edgeforge_ext import __version__
 from edgeforge_ext.cli.common import State
 from edgeforge_ext.errors import EdgeforgeError
+
+# Help is plain click text (rich_markup_mode=None). Typer 0.19 still escapes "[default: …]" for rich
+# when rich is installed, which prints a literal "\[": tell it rich is not in play.
+typer.core.HAS_RICH = False
 
 
 def _app_settings() -> dict[str, Any]:
@@ -44,12 +49,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option("--config", help="config file (default: ./edgeforge.toml)",
-                                                  metavar="FILE")] = None,
+    config: Annotated[Path | None, typer.Option("--config", metavar="FILE",
+                                                  help="config file (default: $EDGEFORGE_CONFIG or ./edgeforge.toml)")]
+    = None,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="work directory (default: ./.edgeforge)",
                                                    metavar="DIR")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more detail")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="accepted; no command prints more yet")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print the version and exit")] = False,
@@ -117,6 +123,10 @@ def run(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     from edgeforge_ext import console
 
+    secrets = sys.modules.get("edgeforge_ext.secrets")  # not imported yet: nothing to forget
+    if secrets is not None:
+        secrets.known.clear()  # this invocation's secrets only (load_config adds them)
+
     try:
         root_only = all(a.startswith("-") for a in args)
         command = _root_only_command() if root_only else _click_command()
@@ -132,22 +142,33 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except EdgeforgeError as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
-        console.error(exc.message)
+            _print_traceback()
+        console.error(_clean(exc.message))  # the console masks known secrets; _clean also URL credentials
         for line in exc.details:
-            console.info(f"  {line}")
+            console.info(f"  {_clean(line)}")
         if exc.hint:
-            console.info(f"hint: {exc.hint}")
+            console.info(f"hint: {_clean(exc.hint)}")
         return exc.exit_code
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
-            import traceback
-
-            traceback.print_exc()
-        console.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            _print_traceback()
+        console.error(_clean(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"))
         return 1
+
+
+def _clean(text: str) -> str:
+    """An error line as shown: known secrets masked, user:password@ removed from URLs (a library's
+    exception may quote a URL with credentials the config does not know as secrets)."""
+    from edgeforge_ext.canvos import scrub_url
+    from edgeforge_ext.secrets import scrub
+
+    return scrub(scrub_url(text))
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    sys.stderr.write(_clean(traceback.format_exc()))
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ def _split(items: list[str] | None) -> list[str] | None:
 BUILD_ONLY_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec("skip", "build.skip", list[str] | None,
              typer.Option(None, "--skip", metavar="STEP", show_default=False,
-                          help="skip a step (repeatable): preflight, checkout, render, validate, registry-check, "
-                          "earthly, collect, push"), _split),
+                          help="skip a step (repeatable or comma-separated): preflight, checkout, render, validate, "
+                          "registry-check, earthly, collect, push, report"), _split),
     FlagSpec("no_push", "push.enabled", bool | None,
              typer.Option(None, "--no-push", help="do not push the provider images", show_default=False),
              _no_push),
@@ -105,7 +105,8 @@ def plan(
     password_stdin: bool,
 ) -> None:
     """What `build` would do, with no side effects: CanvOS ref and SHA, PE_VERSION, targets, the Earthly
-    command line, provider image tags, the ISO path, where images will be pushed (same as build --plan)."""
+    command line, provider image tags, the ISO path, where images will be pushed (same as build --plan;
+    for [[variants]] use build --plan --all or --variant NAME)."""
     config = load(ctx, flags, password_stdin=password_stdin)
     _show_plan(config, wants_json(ctx, json_out))
 
@@ -144,8 +145,11 @@ def push(
     password_stdin: bool,
 ) -> None:
     """Push the provider images of the last build again, without rebuilding (resumes a failed push).
-    The last build is the report in the output directory or, for dated nightly outputs, the newest
-    dated directory of the variant."""
+
+    The last build is the report in the output directory (--output DIR) or, with --variant NAME, the
+    newest dated directory of that variant. The targets come from the build's report, the credentials
+    from the configuration: give the same registry settings as the build (edgeforge.toml, or --registry,
+    --registry-username and the password)."""
     from edgeforge_ext import console
     from edgeforge_ext.outputs import last_report_dir, promote
     from edgeforge_ext.pipeline import push_images
@@ -171,14 +175,17 @@ def push(
 
 def clean(
     ctx: typer.Context,
-    images: Annotated[bool, typer.Option("--images/--keep-images",
-                                         help="also remove the Earthly image")] = True,
+    images: Annotated[bool, typer.Option("--images/--keep-images", show_default=False,
+                                         help="remove the Earthly image too (the default), or keep it so the "
+                                         "next build starts warm")] = True,
     every_workdir: Annotated[bool, typer.Option("--all-workdirs",
-                                                help="also what builds in other work directories left")] = False,
+                                                help="clean up after the builds of every work directory, not "
+                                                "only this one")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print what was removed as JSON")] = False,
 ) -> None:
     """Remove what edgeforge-ext cached or left behind for this work directory: its containers, the
-    BuildKit cache volume, and the Earthly image (kept between builds so the next build is warm)."""
+    BuildKit cache volume, and the Earthly image (kept between builds so the next build is warm).
+    Needs the Docker daemon."""
     from edgeforge_ext import console, engine
 
     config = load(ctx, {})

@@ -17,7 +17,7 @@ CHECKOUT_FLAGS = tuple(s for s in BUILD_FLAGS if s.key in ("canvos.url", "canvos
 @with_flags(CHECKOUT_FLAGS, password_stdin=False)
 def checkout(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="print JSON on stdout")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print what was checked out as JSON on stdout")] = False,
     discard_changes: Annotated[bool, typer.Option(
         "--discard-changes", help="throw away local edits in the checkout when moving to another ref")] = False,
     no_wait: Annotated[bool, typer.Option(

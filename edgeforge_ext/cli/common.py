@@ -62,38 +62,52 @@ def _opt(*names: str, help: str, metavar: str | None = None) -> Any:
 
 # Options shared by build, plan and render (and read by checkout/images where they apply).
 BUILD_FLAGS: tuple[FlagSpec, ...] = (
-    FlagSpec("canvos_url", "canvos.url", str | None, _opt("--canvos-url", help="CanvOS git URL", metavar="URL")),
+    FlagSpec("canvos_url", "canvos.url", str | None,
+             _opt("--canvos-url", help="CanvOS git URL (default: upstream CanvOS on GitHub)", metavar="URL")),
     FlagSpec("ref", "canvos.ref", str | None, _opt("--ref", help="CanvOS tag, branch or SHA; 'latest' = newest "
                                                    "release tag", metavar="REF")),
-    FlagSpec("arch", "build.arch", str | None, _opt("--arch", help="amd64 (default) or arm64")),
-    FlagSpec("os", "build.os", str | None, _opt("--os", help="OS distribution (ubuntu, opensuse-leap, rhel, sles)")),
-    FlagSpec("os_version", "build.os_version", str | None, _opt("--os-version", help="OS version, e.g. 22.04")),
+    FlagSpec("arch", "build.arch", str | None, _opt("--arch", help="target architecture: amd64 (default) or arm64")),
+    FlagSpec("os", "build.os", str | None,
+             _opt("--os", help="OS_DISTRIBUTION: ubuntu (default), opensuse-leap, rhel, sles")),
+    FlagSpec("os_version", "build.os_version", str | None, _opt("--os-version", help="OS_VERSION (default 22.04)")),
     FlagSpec("k8s_distribution", "build.k8s_distribution", str | None,
-             _opt("--k8s-distribution", help="k3s, rke2, kubeadm, kubeadm-fips, nodeadm, canonical")),
+             _opt("--k8s-distribution", help="K8S_DISTRIBUTION: k3s (default), rke2, kubeadm, kubeadm-fips, nodeadm, "
+                  "canonical")),
     FlagSpec("k8s_version", "build.k8s_versions", list[str] | None,
-             _opt("--k8s-version", help="Kubernetes version to build (repeatable)", metavar="V"),
+             _opt("--k8s-version", help="Kubernetes version to build a provider image for (repeatable; must be "
+                  "listed in CanvOS k8s_version.json)", metavar="V"),
              _list_or_none),
     FlagSpec("all_k8s_versions", "build.all_k8s_versions", bool | None,
              typer.Option(None, "--all-k8s-versions", help="build every version in k8s_version.json "
                           "(2-5 GB each)", show_default=False)),
-    FlagSpec("custom_tag", "build.custom_tag", str | None, _opt("--custom-tag", help="CUSTOM_TAG (a-z, 0-9)")),
-    FlagSpec("iso_name", "build.iso_name", str | None, _opt("--iso-name", help="ISO_NAME")),
+    FlagSpec("custom_tag", "build.custom_tag", str | None,
+             _opt("--custom-tag", help="CUSTOM_TAG, the end of the image tags: lower-case letters and digits "
+                  "(default demo)")),
+    FlagSpec("iso_name", "build.iso_name", str | None,
+             _opt("--iso-name", help="ISO_NAME: the installer ISO file name without .iso (default "
+                  "palette-edge-installer)")),
     FlagSpec("image_registry", "build.image_registry", str | None,
-             _opt("--image-registry", help="IMAGE_REGISTRY the provider images are named with")),
-    FlagSpec("image_repo", "build.image_repo", str | None, _opt("--image-repo", help="IMAGE_REPO")),
-    FlagSpec("target", "build.target", str | None, _opt("--target", help="all, iso or provider-images")),
+             _opt("--image-registry", help="IMAGE_REGISTRY the provider images are named with (default ttl.sh)")),
+    FlagSpec("image_repo", "build.image_repo", str | None,
+             _opt("--image-repo", help="IMAGE_REPO: the provider images' repository (default: the OS "
+                  "distribution)")),
+    FlagSpec("target", "build.target", str | None,
+             _opt("--target", help="what to build: all (default: ISO and provider images), iso, "
+                  "provider-images")),
     FlagSpec("build_arg", "build.extra_args", list[str] | None,
              _opt("--build-arg", help="extra KEY=VALUE for .arg (repeatable)", metavar="KEY=VALUE"),
              _pairs("--build-arg")),
     FlagSpec("registry", "registry.domain", str | None,
              _opt("--registry", help="private external registry for user-data, e.g. 10.10.254.254:8000/spectro-images",
                   metavar="DOMAIN")),
-    FlagSpec("registry_username", "registry.username", str | None, _opt("--registry-username", help="registry user")),
+    FlagSpec("registry_username", "registry.username", str | None,
+             _opt("--registry-username", help="user name for --registry")),
     FlagSpec("registry_password_file", "registry.password_file", Path | None,
-             _opt("--registry-password-file", help="file holding the registry password", metavar="FILE")),
+             _opt("--registry-password-file", help="file holding the --registry password (or "
+                  "EDGEFORGE_REGISTRY_PASSWORD)", metavar="FILE")),
     FlagSpec("insecure_registry", "registry.insecure", bool | None,
-             typer.Option(None, "--insecure-registry", help="plain HTTP / unverified TLS registry",
-                          show_default=False)),
+             typer.Option(None, "--insecure-registry", show_default=False,
+                          help="--registry speaks plain HTTP or has an unverified TLS certificate")),
     FlagSpec("registry_mapping", "registry.mapping_rules", list[str] | None,
              _opt("--registry-mapping", help="SRC=DST mapping rule (repeatable; switches to "
                   "stylus.externalRegistries)", metavar="SRC=DST"), _pairs("--registry-mapping")),
@@ -113,16 +127,20 @@ BUILD_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec("extra_user_data", "render.extra_user_data", Path | None,
              _opt("--extra-user-data", help="a YAML file merged into user-data (its keys win; conflicts are "
                   "reported)", metavar="FILE")),
-    FlagSpec("earthly_image", "earthly.image", str | None, _opt("--earthly-image", help="Earthly image")),
+    FlagSpec("earthly_image", "earthly.image", str | None,
+             _opt("--earthly-image", help="the Earthly image to run (default: the one upstream CanvOS pins)",
+                  metavar="IMAGE")),
     FlagSpec("buildkit_host", "earthly.buildkit_host", str | None,
              _opt("--buildkit-host", help="remote BuildKit, tcp://HOST:8372 (Earthly then runs unprivileged)",
                   metavar="URL")),
-    FlagSpec("output", "output.dir", Path | None, _opt("--output", help="output directory", metavar="DIR")),
+    FlagSpec("output", "output.dir", Path | None,
+             _opt("--output", help="output directory for the ISO, log and report (default: WORKDIR/output); "
+                  "for render: where user-data and .arg go; for push: the build to push again", metavar="DIR")),
 )
 
 PASSWORD_STDIN = FlagSpec("registry_password_stdin", "", bool,
                           typer.Option(False, "--registry-password-stdin",
-                                       help="read the registry password from stdin"))
+                                       help="read the --registry password from stdin (like docker login)"))
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -99,7 +99,10 @@ def _progress(total: int, what: str) -> tuple[Any, Any]:
 def rewrite(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
             from_plan: FromPlanOpt = False, json_out: JsonOpt = False, *,
             flags: dict[str, Any], password_stdin: bool) -> None:
-    """For each image, the reference the Edge host will pull, by the same settings that render user-data."""
+    """For each image, the reference the Edge host will pull, by the same settings that render user-data.
+
+    Images come from --images, --profile and --from-plan (combine freely). The build options (--k8s-version,
+    --image-registry, ...) only matter for --from-plan."""
     from edgeforge_ext import console
 
     config = load(ctx, flags, password_stdin=password_stdin)
@@ -116,7 +119,10 @@ def rewrite(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = 
 def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
            from_plan: FromPlanOpt = False, json_out: JsonOpt = False, *,
            flags: dict[str, Any], password_stdin: bool) -> None:
-    """Check that every rewritten reference exists in its registry (exit 9 lists what is missing)."""
+    """Check that every rewritten reference exists in its registry (exit 9 lists what is missing).
+
+    The credentials (--registry-username and the password) are used for the --registry host and the
+    [[registry.registries]] hosts; other registries are asked anonymously."""
     from edgeforge_ext import console
     from edgeforge_ext.errors import RegistryError
     from edgeforge_ext.registry import verify_images
@@ -150,7 +156,8 @@ def mirror(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
            *, flags: dict[str, Any], password_stdin: bool) -> None:
     """Copy what is missing from its source to the rewritten reference, registry to registry (no Docker daemon).
 
-    Images already present with the same digest are skipped, so re-running does no work.
+    Images already present with the same digest are skipped, so re-running does no work. The credentials
+    are used for the --registry host and the [[registry.registries]] hosts; other registries are anonymous.
     """
     from edgeforge_ext import console
     from edgeforge_ext.errors import RegistryError
@@ -187,7 +194,9 @@ def patch(
     = False,
 ) -> None:
     """Remove AlwaysPullImages from the admission plugins (and set imageRepository): patched YAML on stdout,
-    the change as a diff on stderr. Comments, order and style of the file are kept."""
+    the change as a diff on stderr. Comments, order and style of the file are kept.
+
+    FILE is a Kubernetes layer's values YAML (PXK-E, K3s or RKE2), as pasted from the cluster profile."""
     import sys
 
     from edgeforge_ext import console

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from edgeforge_ext.cli import run
+from tests.engine.buildkit import REMOTE_BUILDKIT
 
 
 @pytest.fixture
@@ -41,11 +42,12 @@ def check_folding(lines: list[str]) -> list[str]:
     return titles
 
 
-def test_single_build_failure_is_folded_annotated_once_and_summarised(canvos_repo, tmp_path, gha, capsys):
+def test_single_build_failure_is_folded_annotated_once_and_summarised(docker_client, canvos_repo, tmp_path, gha,
+                                                                     capsys):
     workdir = tmp_path / "w"
     code = run(["--workdir", str(workdir), "build", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
                 "--k8s-version", "1.99.1", "--custom-tag", "nightly", "--skip", "preflight", "--no-push",
-                "--palette-endpoint", "api.spectrocloud.com"])
+                "--palette-endpoint", "api.spectrocloud.com", "--buildkit-host", REMOTE_BUILDKIT])
     err = capsys.readouterr().err
     assert code == 5, err
     assert "\x1b" not in err  # no colour codes, although stderr claims to be a terminal
@@ -138,11 +140,11 @@ def test_unknown_variant_is_a_usage_error(canvos_repo, tmp_path, capsys):
     assert not (tmp_path / "w").exists()
 
 
-def test_outside_github_actions_nothing_is_annotated(canvos_repo, tmp_path, monkeypatch, capsys):
+def test_outside_github_actions_nothing_is_annotated(docker_client, canvos_repo, tmp_path, monkeypatch, capsys):
     summary = tmp_path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))  # set, but not under Actions
     code = run(["--workdir", str(tmp_path / "w"), "build", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
-                "--k8s-version", "1.99.1", "--skip", "preflight", "--no-push"])
+                "--k8s-version", "1.99.1", "--skip", "preflight", "--no-push", "--buildkit-host", REMOTE_BUILDKIT])
     err = capsys.readouterr().err
     assert code == 5
     assert "::" not in err and "==> checkout" in err
