@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import typer.main  # noqa: E402
 
-from edgeforge_ext.cli import app, run  # noqa: E402
+from edgeforge_ext.cli import full_app, run  # noqa: E402
 from tests.canvos_fixture import make_canvos_repo  # noqa: E402
 
 TARGET = 1.5
@@ -50,7 +50,7 @@ def main() -> int:
         checkout = workdir / "CanvOS"
         argv = ["--workdir", str(workdir), "checkout", "--canvos-url", repo.url, "--ref", "latest"]
 
-        command = typer.main.get_command(app)  # once per process, as `edgeforge-ext ...` does
+        command = typer.main.get_command(full_app())  # once per process, as `edgeforge-ext ...` does
 
         def ours() -> None:
             with contextlib.redirect_stderr(io.StringIO()) as err:

@@ -14,7 +14,7 @@ import typer
 import typer.core
 
 from edgeforge_ext import __version__
-from edgeforge_ext.cli.common import State
+from edgeforge_ext.cli.state import State
 from edgeforge_ext.errors import EdgeforgeError
 
 # Help is plain click text (rich_markup_mode=None). Typer 0.19 still escapes "[default: …]" for rich
@@ -63,23 +63,48 @@ def root(
     ctx.obj = State(config_path=config, workdir=workdir, json=json_out, verbose=verbose, debug=debug)
 
 
-def _register() -> None:
-    from edgeforge_ext.cli import (
-        build_cmd,
-        checkout_cmd,
-        config_cmd,
-        images_cmd,
-        nightly_cmd,
-        preflight_cmd,
-        render_cmd,
-    )
+# Every command and group in the order `--help` lists them, with the line it shows there. The root
+# `--help`/`--version` is built from this table alone, without importing a command module or building
+# any command's options (that is most of the start-up time); a test checks it prints exactly what the
+# full command tree prints.
+COMMANDS: dict[str, str] = {
+    "preflight": "Check the build host: CPUs, memory, disk, Docker, privileges, git.",
+    "checkout": "Clone or update CanvOS at a ref (default: newest release).",
+    "render": "Render and validate user-data and .arg, then write them.",
+    "build": "Run the whole build: preflight → … → earthly → push → report.",
+    "plan": "Show what `build` would do, with no side effects.",
+    "push": "Push the provider images of the last build again.",
+    "clean": "Remove the containers, cache volume and image builds leave.",
+    "lock": "Write edgeforge.lock (CanvOS SHA, Earthly image, fingerprint).",
+}
+GROUPS: dict[str, str] = {
+    "config": "Inspect the resolved configuration.",
+    "images": "Where each image is pulled from; is it there; copy it there.",
+    "profile": "Edit cluster profile layers for an external registry.",
+}
 
-    for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd,
-                   nightly_cmd):
-        module.register(app)
 
+def full_app() -> typer.Typer:
+    """The app with every command registered (imports every command module, once)."""
+    if not app.registered_commands:
+        from edgeforge_ext.cli import (
+            build_cmd,
+            checkout_cmd,
+            config_cmd,
+            images_cmd,
+            nightly_cmd,
+            preflight_cmd,
+            render_cmd,
+        )
 
-_register()
+        for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd,
+                       nightly_cmd):
+            module.register(app)
+        for info in app.registered_commands:
+            info.short_help = COMMANDS[str(info.name)]
+        for group in app.registered_groups:
+            group.short_help = GROUPS[str(group.name)]
+    return app
 
 
 _command: click.Command | None = None
@@ -89,31 +114,22 @@ def _click_command() -> click.Command:
     """Typer builds the click command on every call; build it once per process."""
     global _command
     if _command is None:
-        _command = typer.main.get_command(app)
+        _command = typer.main.get_command(full_app())
     return _command
 
 
-def _value(x: object) -> object:
-    return getattr(x, "value", x)  # Typer wraps unset settings in DefaultPlaceholder
-
-
 def _root_only_command() -> click.Command:
-    """The root options and the command list, without building every command's options.
-
-    `edgeforge-ext --help` and `--version` need nothing more, and building the whole tree is a third of
-    their start-up time. Commands are stubs carrying their real names and help texts."""
+    """The root options and the command list, from the COMMANDS/GROUPS table (for --help, --version)."""
     light = typer.Typer(**_app_settings())
     light.callback()(root)
-    for info in app.registered_commands:
-        def stub() -> None:  # never runs: a real invocation names a command and takes the full tree
-            raise AssertionError("stub command")
 
-        stub.__doc__ = (_value(info.help) or getattr(info.callback, "__doc__", None)) or ""  # type: ignore[assignment]
-        light.command(info.name)(stub)
-    for group in app.registered_groups:
-        instance = group.typer_instance
-        sub_help = _value(group.help) or (_value(instance.info.help) if instance is not None else None)
-        light.add_typer(typer.Typer(), name=group.name, help=sub_help)  # type: ignore[arg-type]
+    def stub() -> None:  # never runs: a real invocation names a command and takes the full tree
+        raise AssertionError("stub command")
+
+    for name, summary in COMMANDS.items():
+        light.command(name, short_help=summary)(stub)
+    for name, summary in GROUPS.items():
+        light.add_typer(typer.Typer(), name=name, short_help=summary)
     return typer.main.get_command(light)
 
 

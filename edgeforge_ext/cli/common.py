@@ -13,17 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from edgeforge_ext.cli.state import State
+
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config
-
-
-@dataclass
-class State:
-    config_path: Path | None = None
-    workdir: Path | None = None
-    json: bool = False
-    verbose: bool = False
-    debug: bool = False
 
 
 @dataclass(frozen=True)

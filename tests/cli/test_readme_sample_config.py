@@ -10,7 +10,7 @@ import click
 import pytest
 import typer.main
 
-from edgeforge_ext.cli import app, run
+from edgeforge_ext.cli import full_app, run
 from edgeforge_ext.config import load_config, read_config_file
 from edgeforge_ext.settings import KEYS, SECRET_ENV
 
@@ -93,7 +93,7 @@ def test_every_flag_and_env_var_in_the_readme_exists() -> None:
             for sub in command.commands.values():
                 walk(sub)
 
-    walk(typer.main.get_command(app))
+    walk(typer.main.get_command(full_app()))
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
     assert named - options - FOREIGN_FLAGS == set()
 
