@@ -83,6 +83,25 @@ def _userinfo(url: str) -> list[str]:
     return sorted(parts, key=len, reverse=True)
 
 
+def git_transport(url: str) -> tuple[str, dict[str, str]]:
+    """The URL git is given, and the environment that carries its credentials.
+
+    A private fork's `https://user:token@host/...` never goes into git's argv (visible in `ps` to every
+    user): git gets the scrubbed URL and the credentials as an `Authorization: Basic` header through
+    git's environment-only config (GIT_CONFIG_COUNT, git >= 2.31). Other schemes are passed as given."""
+    match = _CREDENTIALS.search(url)
+    if not match or not url.lower().startswith(("http://", "https://")):
+        return url, {}
+    import base64
+
+    info = unquote(match.group(0)[len(match.group(1)):-1])
+    user, _, password = info.partition(":")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+           "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}", "GIT_TERMINAL_PROMPT": "0"}
+    return scrub_url(url), env
+
+
 def _clean(text: str, url: str = "") -> str:
     text = scrub_url(text)
     for secret in _userinfo(url):
@@ -221,8 +240,9 @@ def _commit_of(g: Any, prefix: str) -> str | None:
 def _fetch(g: Any, url: str, *, as_process: bool = False) -> Any:
     """One fetch: branches into origin/*, every tag (moved tags follow upstream)."""
     # Not --quiet: its report of moved refs is how _fetch_concurrently knows whether refs changed.
-    return g.fetch("--tags", "--force", url, "+refs/heads/*:refs/remotes/origin/*",
-                   as_process=as_process)
+    remote, env = git_transport(url)
+    return g.fetch("--tags", "--force", remote, "+refs/heads/*:refs/remotes/origin/*",
+                   as_process=as_process, env=env or None)
 
 
 @dataclass(frozen=True)
@@ -550,7 +570,8 @@ def resolve_remote(url: str, ref: str) -> tuple[str | None, str]:
     """(tag or None, sha) of `ref` in the remote, by `git ls-remote`: no local side effects."""
     g = _git(None)
     with _git_errors(f"could not list the refs of {scrub_url(url)}", url):
-        out = str(g.ls_remote("--tags", "--heads", url))
+        remote, env = git_transport(url)
+        out = str(g.ls_remote("--tags", "--heads", remote, env=env or None))
     tags: dict[str, str] = {}
     branches: dict[str, str] = {}
     for line in out.splitlines():
