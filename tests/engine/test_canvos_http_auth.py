@@ -14,6 +14,7 @@ import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -26,7 +27,7 @@ BACKEND = "/usr/lib/git-core/git-http-backend"
 
 class GitHandler(BaseHTTPRequestHandler):
     root = ""
-    seen_auth: list[str] = []
+    seen_auth: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:  # quiet
         pass
