@@ -158,14 +158,13 @@ def load_config(
             if sources[name].startswith("file") and values[name]:
                 values[name] = str(base / Path(values[name]).expanduser())
 
-    password = registry_password
-    if password is None:
-        password = secret_from_env(ENV_REGISTRY_PASSWORD, env)
-    if password is None and values["registry.password_file"]:
-        password = secret_from_file(values["registry.password_file"], "registry password")
-    token = secret_from_env(ENV_EDGE_HOST_TOKEN, env)
-    if token is None and values["site.edge_host_token_file"]:
-        token = secret_from_file(values["site.edge_host_token_file"], "edge host token")
+    # Same order as every other value: a file named on the command line beats the environment, which
+    # beats a file named in edgeforge.toml; stdin (--registry-password-stdin) is a flag too.
+    password = registry_password or _layered_secret(
+        ENV_REGISTRY_PASSWORD, env, values["registry.password_file"], sources["registry.password_file"],
+        "registry password")
+    token = _layered_secret(ENV_EDGE_HOST_TOKEN, env, values["site.edge_host_token_file"],
+                            sources["site.edge_host_token_file"], "edge host token")
     remember(password, token, *url_secrets(str(values["canvos.url"])))
 
     registries = tuple(_registry_entry(i, t, env, file_label) for i, t in enumerate(values["registry.registries"]))
@@ -191,6 +190,14 @@ def load_config(
         warnings=tuple(warnings),
         layers=tuple(layers),
     )
+
+
+def _layered_secret(env_name: str, env: Mapping[str, str], file: str, file_source: str, what: str) -> Secret | None:
+    from_file = secret_from_file(file, what) if file and file_source == "flag" else None
+    secret = from_file or secret_from_env(env_name, env)
+    if secret is None and file:
+        secret = secret_from_file(file, what)
+    return secret
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

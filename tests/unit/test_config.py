@@ -98,12 +98,23 @@ def test_secrets_from_env_and_file_are_masked(tmp_path):
     assert str(c.registry_password) == "********"
 
 
-def test_env_password_wins_over_file(tmp_path):
+def test_password_sources_layer_like_every_other_value(tmp_path):
     pw = tmp_path / "pw"
     pw.write_text("from-file")
-    c = load_config(None, env={"EDGEFORGE_REGISTRY_PASSWORD": "from-env"},
-                    flags={"registry.password_file": str(pw)}, cwd=tmp_path)
-    assert c.registry_password is not None and c.registry_password.reveal() == "from-env"
+    env = {"EDGEFORGE_REGISTRY_PASSWORD": "from-env", "EDGEFORGE_EDGE_HOST_TOKEN": "tok-env"}
+    tok = tmp_path / "tok"
+    tok.write_text("tok-file")
+    # A file named by a flag beats the environment ...
+    c = load_config(None, env=env, flags={"registry.password_file": str(pw), "site.edge_host_token_file": str(tok)},
+                    cwd=tmp_path)
+    assert c.registry_password.reveal() == "from-file" and c.edge_host_token.reveal() == "tok-file"
+    # ... which beats a file named in edgeforge.toml.
+    f = tmp_path / "edgeforge.toml"
+    f.write_text(f'[registry]\npassword_file = "{pw}"\n[site]\nedge_host_token_file = "{tok}"\n')
+    c = load_config(f, env=env, flags={}, cwd=tmp_path)
+    assert c.registry_password.reveal() == "from-env" and c.edge_host_token.reveal() == "tok-env"
+    c = load_config(f, env={}, flags={}, cwd=tmp_path)
+    assert c.registry_password.reveal() == "from-file" and c.edge_host_token.reveal() == "tok-file"
 
 
 def test_registries_and_variants_from_file(tmp_path):
