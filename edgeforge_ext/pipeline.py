@@ -105,7 +105,7 @@ class Pipeline:
         report.skipped = list(self.config["build.skip"])
         check_config(self.config)
         ensure_dir(self.output_dir, "output directory", "choose another --output (output.dir)")
-        steps: list[tuple[str, Callable[[], None]]] = [
+        steps: list[tuple[str, Callable[[], str | None]]] = [
             ("preflight", self.preflight), ("checkout", self.checkout), ("render", self.render),
             ("validate", self.validate), ("registry-check", self.registry_check), ("earthly", self.earthly),
             ("collect", self.collect), ("push", self.push),
@@ -136,7 +136,8 @@ class Pipeline:
             self._finish()
         return report
 
-    def _run_step(self, name: str, step: Callable[[], None]) -> None:
+    def _run_step(self, name: str, step: Callable[[], str | None]) -> None:
+        """Run one step, timed and folded; a step returns "skipped" when it decided to do nothing."""
         record = StepRecord(name, "not-run")
         self.state.report.steps.append(record)
         # Skipped checkout and render still run in a reduced form: later steps need the checkout's
@@ -148,8 +149,11 @@ class Pipeline:
         start = time.monotonic()
         with console.group(name):
             try:
-                step()
-                record.status = "skipped" if name in self.config["build.skip"] else "ok"
+                outcome = step()
+                skipped = outcome == "skipped" or name in self.config["build.skip"]
+                record.status = "skipped" if skipped else "ok"
+                if skipped and name not in self.state.report.skipped:
+                    self.state.report.skipped.append(name)
             except BaseException:
                 record.status = "failed"
                 raise
@@ -348,15 +352,13 @@ class Pipeline:
             for image in plan.provider_images:
                 console.info(f"provider image {image.ref}")
 
-    def push(self) -> None:
+    def push(self) -> str | None:
         plan = self._plan()
         if not plan.push_enabled:
             console.note("push disabled (--no-push)")
-            for s in self.state.report.steps:
-                if s.name == "push":
-                    s.status = "skipped"
-            return
+            return "skipped"
         push_images(self.config, self.state.report)
+        return None
 
     def _plan(self) -> Plan:
         if self.state.plan is None:

@@ -219,6 +219,9 @@ def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, 
     for blob in inspected:
         assert PASSWORD not in blob and TOKEN not in blob
     out_dir = workdir / "output"
+    report = json.loads((out_dir / "edgeforge-report.json").read_text())
+    assert {s["name"]: s["status"] for s in report["steps"]}["push"] == "skipped"  # --no-push says so
+    assert "push" in report["skipped"] and "registry-check" in report["skipped"]
     log = (out_dir / "edgeforge-build.log").read_text()
     assert "STANDIN_ENV" in log  # the stand-in printed its environment, so the check below means something
     for text in (log, (out_dir / "edgeforge-report.json").read_text(), out, err):
