@@ -70,17 +70,12 @@ def build(
     Writes edgeforge-report.json, os-pack.yaml and edgeforge-build.log to the output directory."""
     config = load(ctx, flags, password_stdin=password_stdin)
     as_json = wants_json(ctx, json_out)
-    from edgeforge_ext.nightly import NightlyOptions, run_builds, selected
+    from edgeforge_ext.nightly import NightlyOptions, run_builds
 
     nightly = NightlyOptions(variants=tuple(variant or ()), all_variants=all_variants, keep_going=keep_going,
                              locked=locked, skip_unchanged=skip_unchanged, keep_last=keep_last)
     if plan_only:
-        names = selected(config, nightly)
-        if as_json and len(names) > 1:
-            _show_plans_json([config.with_variant(n) if n else config for n in names])
-            return
-        for name in names:
-            _show_plan(config.with_variant(name) if name else config, as_json)
+        _show_plans(config, nightly, as_json)
         return
     from edgeforge_ext import console
     from edgeforge_ext.pipeline import BuildOptions
@@ -100,15 +95,33 @@ def build(
 def plan(
     ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="print the plan as JSON on stdout")] = False,
+    all_variants: Annotated[bool, typer.Option("--all", help="plan every [[variants]] table of the config")]
+    = False,
+    variant: Annotated[list[str] | None, typer.Option("--variant", metavar="NAME", show_default=False,
+                                                      help="plan this [[variants]] table (repeatable)")] = None,
     *,
     flags: dict[str, Any],
     password_stdin: bool,
 ) -> None:
     """What `build` would do, with no side effects: CanvOS ref and SHA, PE_VERSION, targets, the Earthly
-    command line, provider image tags, the ISO path, where images will be pushed (same as build --plan;
-    for [[variants]] use build --plan --all or --variant NAME)."""
+    command line, provider image tags, the ISO path, where images will be pushed (same as build --plan)."""
+    from edgeforge_ext.nightly import NightlyOptions
+
     config = load(ctx, flags, password_stdin=password_stdin)
-    _show_plan(config, wants_json(ctx, json_out))
+    _show_plans(config, NightlyOptions(variants=tuple(variant or ()), all_variants=all_variants),
+                wants_json(ctx, json_out))
+
+
+def _show_plans(config: Any, nightly: Any, as_json: bool) -> None:
+    """The plan of each selected build (the top-level config, or variants); JSON by variant when several."""
+    from edgeforge_ext.nightly import selected
+
+    names = selected(config, nightly)
+    if as_json and len(names) > 1:
+        _show_plans_json([config.with_variant(n) if n else config for n in names])
+        return
+    for name in names:
+        _show_plan(config.with_variant(name) if name else config, as_json)
 
 
 def _show_plan(config: Any, as_json: bool) -> None:

@@ -1,0 +1,22 @@
+"""`plan` takes the same variant selection as `build --plan`, and changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+from edgeforge_ext.cli import run
+
+
+def test_plan_all_variants_json(canvos_repo, tmp_path, capsys):
+    f = tmp_path / "edgeforge.toml"
+    f.write_text(f'[canvos]\nurl = "{canvos_repo.url}"\nref = "v4.10.0"\n[build]\nk8s_versions = ["1.32.3"]\n\n'
+                 '[[variants]]\nname = "k3s"\n\n[[variants]]\nname = "rke2"\nk8s_distribution = "rke2"\n')
+    workdir = tmp_path / "w"
+    assert run(["--config", str(f), "--workdir", str(workdir), "plan", "--all", "--json"]) == 0
+    plans = json.loads(capsys.readouterr().out)["variants"]
+    assert set(plans) == {"k3s", "rke2"}
+    assert plans["rke2"]["provider_images"][0]["ref"] == "ttl.sh/ubuntu:rke2-1.32.3-v4.9.21-demo"
+    assert run(["--config", str(f), "--workdir", str(workdir), "plan", "--variant", "rke2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["provider_images"][0]["k8s_version"] == "1.32.3"
+    assert run(["--config", str(f), "--workdir", str(workdir), "plan", "--variant", "nope"]) == 2
+    assert not workdir.exists()
