@@ -69,6 +69,24 @@ def note(message: str) -> None:
     err().print(f"[dim]{_escape(message)}[/dim]")
 
 
+_verbose = False
+
+
+def set_verbose(on: bool) -> None:
+    global _verbose
+    _verbose = on
+
+
+def verbose() -> bool:
+    return _verbose
+
+
+def detail(message: str) -> None:
+    """Only with -v/--verbose: what a user debugging a build wants and a nightly log does not."""
+    if _verbose:
+        note(message)
+
+
 def warn(message: str) -> None:
     err().print(f"[yellow]warning:[/yellow] {_escape(message)}")
 

@@ -182,7 +182,7 @@ class Pipeline:
 
         versions = len(self.config["build.k8s_versions"]) or 1
         checks = run_preflight(self.config, provider_images=versions)
-        if any(c.required and not c.ok for c in checks):
+        if console.verbose() or any(c.required and not c.ok for c in checks):
             print_checks(checks)
         raise_if_failed(checks)
 
@@ -222,6 +222,10 @@ class Pipeline:
         console.info(f"CanvOS {facts.tag or facts.ref} at {facts.sha[:12]} (PE_VERSION {facts.pe_version})")
         plan = make_plan(self.config, source_from_facts(facts))
         self.state.plan = plan
+        if console.verbose():
+            from edgeforge_ext.build_view import print_plan
+
+            print_plan(plan, self.config)
         for w in plan.warnings:
             console.warn(w)
         self.state.report.provider_images = [ImageRecord(i.ref, i.k8s_version, list(i.push_refs))
@@ -399,7 +403,8 @@ def push_images(config: Config, report: Report) -> None:
 
 
 def _push_progress(target: str) -> Callable[[str], None] | None:
-    if not console.is_interactive():
+    """Per-layer push progress on a terminal, or everywhere with -v."""
+    if not (console.is_interactive() or console.verbose()):
         return None
 
     def show(line: str) -> None:

@@ -55,12 +55,16 @@ def root(
     workdir: Annotated[Path | None, typer.Option("--workdir", help="work directory (default: ./.edgeforge)",
                                                    metavar="DIR")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="accepted; no command prints more yet")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more detail (build: the plan and preflight table, push progress)")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print the version and exit")] = False,
 ) -> None:
     ctx.obj = State(config_path=config, workdir=workdir, json=json_out, verbose=verbose, debug=debug)
+    if verbose:
+        from edgeforge_ext import console
+
+        console.set_verbose(True)
 
 
 # Every command and group in the order `--help` lists them, with the line it shows there. The root
@@ -138,6 +142,8 @@ def run(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     from edgeforge_ext import console
+
+    console.set_verbose(False)  # -v of this invocation only
 
     secrets = sys.modules.get("edgeforge_ext.secrets")  # not imported yet: nothing to forget
     if secrets is not None:

@@ -257,3 +257,16 @@ def test_push_resumes_after_a_failed_push(
     assert manifest_exists(back, pushed["ref"])
     assert run(["--workdir", str(workdir), "push"]) == 0  # nothing left: does no work
     assert "nothing to push" in capsys.readouterr().err
+
+
+def test_verbose_shows_the_plan_and_preflight_before_acting(docker_client, canvos_repo, tmp_path, env_secrets,
+                                                            capsys):
+    args = build_args(tmp_path / "w", canvos_repo.url, "edgeforge-test/never-run:latest", "--no-push")
+    args[args.index("--k8s-version") + 1] = "1.99.1"  # fails validation right after the plan is shown
+    assert run(["-v", *args]) == 5
+    err = capsys.readouterr().err
+    assert "earthly +build-all-images --PE_VERSION=v4.9.21 --K8S_VERSION=1.99.1" in err
+    assert "docker_version" in err  # the preflight table, although every check passed
+    assert run(args) == 5
+    quiet = capsys.readouterr().err
+    assert "docker_version" not in quiet and "earthly +build-all-images" not in quiet
