@@ -399,7 +399,10 @@ def push_images(config: Config, report: Report) -> None:
         client.close()
     if failures:
         report.status = "push-failed"
-        raise RegistryError("some provider images were not pushed (edgeforge-ext push resumes)", details=failures)
+        raise RegistryError(
+            "some provider images were not pushed", details=failures,
+            hint="edgeforge-ext push resumes; give it the same registry options as the build (--registry, "
+            "--registry-username and the password) so it has the credentials")
 
 
 def _push_progress(target: str) -> Callable[[str], None] | None:

@@ -46,6 +46,12 @@ _CHUNK = 1 << 20
 _SPOOL = 64 << 20  # blobs up to this size stay in memory while copied
 
 
+# Credentials are looked up by host: the --registry domain, or a [[registry.registries]] entry.
+_CREDENTIALS_HINT = ("credentials apply to the --registry DOMAIN (or a [[registry.registries]] entry) whose host is "
+                     "{host}: give it with --registry-username and the password (--registry-password-stdin, "
+                     "--registry-password-file or EDGEFORGE_REGISTRY_PASSWORD)")
+
+
 @dataclass(frozen=True)
 class Credentials:
     username: str = ""
@@ -227,8 +233,7 @@ class RegistryClient:
         if scheme == "basic":
             if not (self.creds.username and self.creds.password):
                 raise RegistryError(f"registry {self.host} requires credentials",
-                                    hint="give --registry-username and the password (--registry-password-stdin, "
-                                         "--registry-password-file or EDGEFORGE_REGISTRY_PASSWORD)")
+                                    hint=_CREDENTIALS_HINT.format(host=self.host))
             if resp.request.headers.get("Authorization", "").startswith("Basic"):
                 raise self._auth_failed(resp)  # these credentials were just refused
             self._basic = True
@@ -274,8 +279,7 @@ class RegistryClient:
     def _auth_failed(self, resp: requests.Response) -> RegistryError:
         if not self.creds.username:
             return RegistryError(f"registry {self.host} requires credentials ({self._error_text(resp)})",
-                                 hint="give --registry-username and the password (--registry-password-stdin, "
-                                      "--registry-password-file or EDGEFORGE_REGISTRY_PASSWORD)")
+                                 hint=_CREDENTIALS_HINT.format(host=self.host))
         return RegistryError(f"authentication failed for {self.host} as {self.creds.username}: "
                              f"{self._error_text(resp)}", hint="check the user name and password")
 

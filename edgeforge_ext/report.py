@@ -88,7 +88,9 @@ def read_report(output_dir: Path) -> Report:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise UsageError(f"no build report at {path}: run edgeforge-ext build first (or pass --output)") from exc
+        raise UsageError(f"no build report at {path}",
+                         hint="run edgeforge-ext build first; for a variant's dated builds pass --variant NAME, "
+                         "or --output DIR for another output directory") from exc
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read the build report {path}: {exc}") from exc
     report = Report(
