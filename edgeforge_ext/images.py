@@ -266,7 +266,7 @@ def _load_document(text: str, where: str) -> Any:
             raise ValidationError(f"{where}: malformed JSON at line {exc.lineno}, column {exc.colno}: "
                                   f"{exc.msg}") from None
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.safe_load_all(_quote_macros(text)) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -303,12 +303,21 @@ def _walk(node: Any, where: str) -> Iterator[tuple[str, str]]:
         yield from _nested_yaml(node, where)
 
 
+# A Palette macro that starts a plain value (`name: {{ .spectro.system.cluster.name }}`) reads as a YAML
+# flow mapping and breaks the parse; quoted, it is the string Palette substitutes later (images skip it).
+_BARE_MACRO = re.compile(r"^(\s*(?:- |[^\s#][^:#]*:\s+))(\{\{[^\n]*\}\}[^\n#]*?)\s*$", re.M)
+
+
+def _quote_macros(text: str) -> str:
+    return _BARE_MACRO.sub(lambda m: m.group(1) + json.dumps(m.group(2)), text) if "{{" in text else text
+
+
 def _nested_yaml(text: str, where: str) -> Iterator[tuple[str, str]]:
     """Pack values are YAML held in a string; other multi-line strings (scripts, certificates) may not be."""
     import yaml
 
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.safe_load_all(_quote_macros(text)) if d is not None]
     except yaml.YAMLError as exc:
         if where.rsplit(".", 1)[-1] in ("values", "config"):
             mark = getattr(exc, "problem_mark", None)

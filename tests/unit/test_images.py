@@ -239,3 +239,13 @@ def test_profile_malformed_json_names_the_line(tmp_path):
     f.write_text('{\n  "spec": [1,\n}\n')
     with pytest.raises(ValidationError, match=r"malformed JSON at line 3"):
         images_from_profile(f)
+
+
+def test_profile_values_with_bare_palette_macros_still_parse(tmp_path):
+    from edgeforge_ext.images import images_from_profile
+
+    values = ("cluster:\n  name: {{ .spectro.system.cluster.name }}\n  hosts:\n    - {{ .spectro.x }}\n"
+              "charts:\n  app:\n    image: ghcr.io/acme/app:1.2\n    tag: {{ .spectro.v }}\n")
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"spec": {"packs": [{"name": "app", "values": values}]}}))
+    assert {str(i.ref) for i in images_from_profile(profile)} == {"ghcr.io/acme/app:1.2"}
