@@ -45,11 +45,16 @@ def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | 
     for path in images or []:
         found.extend(images_from_list(path))
     for path in profiles or []:
-        found.extend(images_from_profile(path))
+        from_profile = images_from_profile(path)
+        if not from_profile:  # almost always the wrong file: "all 0 images present" would hide it
+            console.warn(f"{path}: no image references found (image: values or pack.content.images)")
+        found.extend(from_profile)
     if from_plan:
         found.extend(images_from_plan(config))
     if not (images or profiles or from_plan):
         raise UsageError("no images given: use --images FILE, --profile FILE or --from-plan")
+    if not found:
+        raise UsageError("the inputs name no image at all", hint="check the files given with --images/--profile")
     rules = rules_from_config(config)
     for note in rules.notes:
         console.warn(note)

@@ -183,3 +183,13 @@ def test_profile_patch_not_a_k8s_layer_exit_5(tmp_path, capsys):
     values.write_text("pack:\n  x: 1\n")
     assert run(["profile", "patch", str(values)]) == 5
     assert "no cluster.config" in _out(capsys)[1]
+
+
+def test_inputs_without_any_image_are_a_usage_error(tmp_path, capsys):
+    from edgeforge_ext.cli import run
+
+    empty = tmp_path / "profile.yaml"
+    empty.write_text("spec:\n  packs: []\n")
+    assert run(["images", "verify", "--profile", str(empty), "--registry", "127.0.0.1:9/x"]) == 2
+    err = capsys.readouterr().err
+    assert "no image references found" in err and "name no image at all" in err
