@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,24 @@ class Inputs:
 # ------------------------------------------------------------------------------------------ fingerprint
 
 
-def fingerprint(*, user_data: str, arg_text: str, plan: Any, modified: Mapping[str, str] | None = None) -> str:
+def _without_secrets(text: str, secrets: Sequence[str]) -> str:
+    """The text with each secret replaced by a slow (scrypt) hash of it: a changed password still changes
+    the fingerprint, but a lock file checked into git is no cheap oracle for guessing the password."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret and secret in text:
+            digest = hashlib.scrypt(secret.encode("utf-8"), salt=b"edgeforge-ext fingerprint", n=2**12, r=8, p=1,
+                                    dklen=16).hex()
+            text = text.replace(secret, f"<secret:{digest}>")
+    return text
+
+
+def fingerprint(*, user_data: str, arg_text: str, plan: Any, modified: Mapping[str, str] | None = None,
+                secrets: Sequence[str] = ()) -> str:
     """sha256 of the canonical form of the build's inputs (the CanvOS SHA and the Earthly image are
-    pinned separately, so drift can say which one moved)."""
+    pinned separately, so drift can say which one moved). Secrets in user-data enter only slow-hashed."""
     canonical = {
         "format": FORMAT,
-        "user_data": hashlib.sha256(user_data.encode("utf-8")).hexdigest(),
+        "user_data": hashlib.sha256(_without_secrets(user_data, secrets).encode("utf-8")).hexdigest(),
         "arg": arg_text,
         "target": plan.target,
         "runs": [{"target": r.target, "args": dict(sorted(r.build_args.items()))} for r in plan.runs],
@@ -95,7 +107,8 @@ def inputs_of(config: Config, facts: Any, plan: Any, rendered: Any, earthly: tup
         canvos_url=str(facts.url), canvos_ref=str(config["canvos.ref"]), canvos_sha=str(facts.sha),
         earthly_image=str(plan.earthly_image), earthly_id=earthly[0], earthly_repo_digests=earthly[1],
         fingerprint=fingerprint(user_data=rendered.user_data, arg_text=rendered.arg_text, plan=plan,
-                                modified=_local_edits(Path(facts.path), tuple(facts.modified))),
+                                modified=_local_edits(Path(facts.path), tuple(facts.modified)),
+                                secrets=[secret.reveal() for secret in config.secrets]),
     )
 
 

@@ -155,7 +155,9 @@ def _environment(roots: tuple[Path, ...]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        bytecode_cache=_bytecode_cache(),
     )
+
     def strict(func: Any) -> Any:
         # A filter sees an undefined value before anything prints it: fail with jinja's message.
         def apply(value: Any) -> str:
@@ -168,6 +170,22 @@ def _environment(roots: tuple[Path, ...]) -> jinja2.Environment:
     env.filters["yq"] = strict(yaml_quote)
     env.filters["argq"] = strict(quote_arg)
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (keyed by the template source's checksum): compiling is
+    most of a render's cost, and a nightly no-op run renders every time. None when no cache dir works."""
+    import jinja2
+
+    from edgeforge_ext import __version__
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = base / "edgeforge-ext" / f"jinja-{__version__}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(directory))
 
 
 def _unchanged(path: Path, mtime: float) -> bool:

@@ -151,3 +151,19 @@ def test_lock_lives_next_to_the_config_file(tmp_path, monkeypatch):
     assert lockfile.lock_path(config) == tmp_path / "conf" / "edgeforge.lock"
     monkeypatch.chdir(tmp_path)
     assert lockfile.lock_path(load_config(None, env={}, flags={}, cwd=tmp_path)) == tmp_path / "edgeforge.lock"
+
+
+def test_fingerprint_holds_no_cheap_hash_of_the_password():
+    """A changed password changes the fingerprint, but the user-data hash inside it is not over the password."""
+    from types import SimpleNamespace
+
+    from edgeforge_ext.lockfile import _without_secrets, fingerprint
+
+    plan = SimpleNamespace(target="iso", runs=[], iso_name="x", pe_version="v1", image_tag="v1", provider_images=[],
+                           push_enabled=False, skip=(), os_pack={})
+    ud = "#cloud-config\nstylus:\n  registryCredentials:\n    password: hunter2-pw\n"
+    a = fingerprint(user_data=ud, arg_text="", plan=plan, secrets=["hunter2-pw"])
+    b = fingerprint(user_data=ud.replace("hunter2-pw", "other-pw"), arg_text="", plan=plan, secrets=["other-pw"])
+    assert a != b
+    masked = _without_secrets(ud, ["hunter2-pw"])
+    assert "hunter2-pw" not in masked and "<secret:" in masked
