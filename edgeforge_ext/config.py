@@ -166,6 +166,9 @@ def load_config(
     token = _layered_secret(ENV_EDGE_HOST_TOKEN, env, values["site.edge_host_token_file"],
                             sources["site.edge_host_token_file"], "edge host token")
     remember(password, token, *url_secrets(str(values["canvos.url"])))
+    # Proxy URLs may carry credentials; the build needs them in its environment, but no log shows them.
+    for proxy_key in ("build.http_proxy", "build.https_proxy", "site.http_proxy", "site.https_proxy"):
+        remember(*url_secrets(str(values[proxy_key])))
 
     registries = tuple(_registry_entry(i, t, env, file_label) for i, t in enumerate(values["registry.registries"]))
     remember(*(r.password for r in registries))

@@ -147,3 +147,12 @@ def test_each_invocation_masks_only_its_own_secrets(tmp_path: Path, capsys: pyte
 ])
 def test_url_secrets(url: str, expected: list[str]) -> None:
     assert secrets.url_secrets(url) == expected
+
+
+def test_proxy_credentials_are_masked_in_config_show(monkeypatch, capsys):
+    from edgeforge_ext.cli import run
+
+    monkeypatch.setenv("EDGEFORGE_BUILD_HTTPS_PROXY", "http://proxyuser:Prx-Secret-99@proxy.example:3128")
+    assert run(["config", "show", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "Prx-Secret-99" not in captured.out + captured.err and "proxy.example:3128" in captured.out
