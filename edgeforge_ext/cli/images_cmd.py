@@ -130,7 +130,7 @@ def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     [[registry.registries]] hosts; other registries are asked anonymously."""
     from edgeforge_ext import console
     from edgeforge_ext.errors import RegistryError
-    from edgeforge_ext.registry import verify_images
+    from edgeforge_ext.transfer import verify_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
     rewrites = _rewrites(config, images, profile, from_plan)
@@ -166,7 +166,7 @@ def mirror(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     """
     from edgeforge_ext import console
     from edgeforge_ext.errors import RegistryError
-    from edgeforge_ext.registry import mirror_images
+    from edgeforge_ext.transfer import mirror_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
     rewrites = _rewrites(config, images, profile, from_plan)

@@ -13,11 +13,11 @@ from edgeforge_ext.registry import (
     Clients,
     Credentials,
     check_credentials,
-    copy_image,
     manifest_digest,
     registry_host,
 )
 from edgeforge_ext.secrets import Secret
+from edgeforge_ext.transfer import copy_image
 from tests.engine.registry_push import MANIFEST, push_tiny_image, push_tiny_index
 
 pytestmark = pytest.mark.engine
@@ -129,7 +129,7 @@ def test_copy_within_one_registry_mounts_blobs(registry):
 
 def test_verify_many_tags_of_one_repository_by_listing_and_by_head(registry):
     from edgeforge_ext.images import RewriteRules
-    from edgeforge_ext.registry import verify_images
+    from edgeforge_ext.transfer import verify_images
 
     push_tiny_image(registry.url, "prov/edge", ["k3s-1.29", "k3s-1.30", "k3s-1.31"], auth=registry.auth)
     refs = [f"{registry.host}/prov/edge:{t}" for t in ("k3s-1.29", "k3s-1.28", "k3s-1.30", "k3s-1.31",
