@@ -160,7 +160,9 @@ def test_privileged_default_without_preflight_is_an_engine_error(
     assert not (workdir / "CanvOS").exists()  # found before anything was changed
 
 
-def test_sigint_stops_and_removes_the_container(docker_client, standin_earthly_image, canvos_repo, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_and_removes_the_container(signum, docker_client, standin_earthly_image, canvos_repo,
+                                                  tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFORGE_")}
     env.update({"EDGEFORGE_EDGE_HOST_TOKEN": TOKEN, "EDGEFORGE_PREFLIGHT_MIN_CPUS": "1",
                 "EDGEFORGE_PREFLIGHT_MIN_DISK_GB": "1", "EDGEFORGE_PREFLIGHT_MIN_MEMORY_GB": "1"})
@@ -176,7 +178,7 @@ def test_sigint_stops_and_removes_the_container(docker_client, standin_earthly_i
             time.sleep(0.2)
         assert our_containers(docker_client, workdir), "the Earthly container never started"
         time.sleep(1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
