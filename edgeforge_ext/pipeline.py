@@ -105,12 +105,10 @@ class Pipeline:
         report.skipped = list(self.config["build.skip"])
         check_config(self.config)
         ensure_dir(self.output_dir, "output directory", "choose another --output (output.dir)")
+        # settings.STEPS is the order (and the names --skip accepts); each is a method of the same name.
+        # The last, "report", is _finish: it runs whatever happened.
         steps: list[tuple[str, Callable[[], str | None]]] = [
-            ("preflight", self.preflight), ("checkout", self.checkout), ("render", self.render),
-            ("validate", self.validate), ("registry-check", self.registry_check), ("earthly", self.earthly),
-            ("collect", self.collect), ("push", self.push),
-        ]
-        assert [s for s, _ in steps] + ["report"] == list(STEPS)
+            (name, getattr(self, name.replace("-", "_"))) for name in STEPS if name != "report"]
         from edgeforge_ext.locking import workdir_lock
 
         try:
