@@ -87,7 +87,7 @@ def main() -> int:
     print(f"edgeforge-ext checkout, up to date:        {med_edge * 1000:7.1f} ms (median, in-process)")
     print(f"git fetch --tags + git rev-parse HEAD:     {med_base * 1000:7.1f} ms (median)")
     print(f"ratio:                                     {ratio:7.2f} (target <= {TARGET})")
-    print(f"for information, run(argv) (Typer rebuilds the command tree per call): "
+    print(f"for information, run(argv) as the tests call it: "
           f"{statistics.median(with_run) * 1000:.1f} ms")
     print(f"for information, cold `python -m edgeforge_ext checkout`: {statistics.median(cold) * 1000:.0f} ms "
           "(interpreter and import start-up included)")
