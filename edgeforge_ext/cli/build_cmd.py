@@ -6,24 +6,18 @@ from typing import Annotated, Any
 
 import typer
 
-from edgeforge_ext.cli.common import BUILD_FLAGS, FlagSpec, load, wants_json, with_flags
+from edgeforge_ext.cli.common import BUILD_FLAGS, FlagSpec, load, split_commas, wants_json, with_flags
 
 
 def _no_push(value: bool | None) -> bool | None:
     return False if value else None
 
 
-def _split(items: list[str] | None) -> list[str] | None:
-    if not items:
-        return None
-    return [p.strip() for item in items for p in item.split(",") if p.strip()]
-
-
 BUILD_ONLY_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec("skip", "build.skip", list[str] | None,
              typer.Option(None, "--skip", metavar="STEP", show_default=False,
                           help="skip a step (repeatable or comma-separated): preflight, checkout, render, validate, "
-                          "registry-check, earthly, collect, push, report"), _split),
+                          "registry-check, earthly, collect, push, report"), split_commas),
     FlagSpec("no_push", "push.enabled", bool | None,
              typer.Option(None, "--no-push", help="do not push the provider images", show_default=False),
              _no_push),
@@ -31,7 +25,7 @@ BUILD_ONLY_FLAGS: tuple[FlagSpec, ...] = (
              typer.Option(None, "--push-to", metavar="origin,external", show_default=False,
                           help="where provider images go: origin (IMAGE_REGISTRY/IMAGE_REPO:tag), external "
                           "(<registry>/<IMAGE_REGISTRY>/<IMAGE_REPO>:tag, where the Edge host pulls); default "
-                          "external when an external registry is configured, else origin"), _split),
+                          "external when an external registry is configured, else origin"), split_commas),
 )
 
 

@@ -43,7 +43,8 @@ def _list_or_none(items: list[str] | None) -> list[str] | None:
     return list(items) if items else None
 
 
-def _split_commas(items: list[str] | None) -> list[str] | None:
+def split_commas(items: list[str] | None) -> list[str] | None:
+    """Repeatable options that also take `a,b` (--skip, --push-to)."""
     if not items:
         return None
     return [p.strip() for item in items for p in item.split(",") if p.strip()]

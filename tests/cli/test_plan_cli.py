@@ -20,3 +20,12 @@ def test_plan_all_variants_json(canvos_repo, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["provider_images"][0]["k8s_version"] == "1.32.3"
     assert run(["--config", str(f), "--workdir", str(workdir), "plan", "--variant", "nope"]) == 2
     assert not workdir.exists()
+
+
+def test_skip_and_push_to_take_commas_or_repeats(canvos_repo, tmp_path, capsys):
+    args = ["--workdir", str(tmp_path / "w"), "plan", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
+            "--k8s-version", "1.32.3", "--registry", "reg.example/x", "--json"]
+    assert run([*args, "--skip", "preflight,push", "--skip", "registry-check", "--push-to", "origin,external"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["skip"] == ["preflight", "push", "registry-check"]
+    assert plan["push"]["to"] == ["origin", "external"]
