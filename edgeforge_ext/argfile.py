@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgeforge_ext.secrets import url_secrets
 from edgeforge_ext.settings import ARCHES, K8S_DISTRIBUTIONS, OS_DISTRIBUTIONS
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config
+    from edgeforge_ext.contract import BuildContract
+    from edgeforge_ext.earthfile import Earthfile
+    from edgeforge_ext.secrets import Secret
 
 _BARE = re.compile(r"[A-Za-z0-9_./:,@%+=-]*")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -76,13 +81,52 @@ def arg_value_problem(text: str) -> str | None:
     return None
 
 
+# .arg keys and the configuration keys they come from. The first group names the images and the ISO
+# the tool then looks for: always written. The rest are written when the user set them or the
+# Earthfile has no equal default (an empty value is never written: it would erase a default).
+_IDENTITY = ("ARCH", "IMAGE_REGISTRY", "IMAGE_REPO", "OS_DISTRIBUTION", "OS_VERSION", "K8S_DISTRIBUTION",
+             "K8S_VERSION", "CUSTOM_TAG", "ISO_NAME", "PE_VERSION")
+_OPTION_KEYS = {
+    "HTTP_PROXY": "build.http_proxy", "HTTPS_PROXY": "build.https_proxy", "NO_PROXY": "build.no_proxy",
+    "UPDATE_KERNEL": "build.update_kernel", "CIS_HARDENING": "build.cis_hardening",
+    "FIPS_ENABLED": "build.fips_enabled", "IS_UKI": "build.uki", "BASE_IMAGE": "build.base_image",
+    "CLUSTERCONFIG": "build.cluster_config", "EDGE_CUSTOM_CONFIG": "build.edge_custom_config",
+}
+_PROXY_KEYS = ("HTTP_PROXY", "HTTPS_PROXY")
+
+
+@dataclass(frozen=True)
+class ArgPlan:
+    """What the build gives Earthly as build args, before any file is written."""
+
+    values: dict[str, str]  # the .arg in the checkout, in order (never a secret, never empty)
+    private: tuple[str, ...] = ()  # keys only in the 0600 .arg the Earthly container gets (secrets)
+    defaulted: tuple[str, ...] = ()  # declared ARGs with a default this build leaves to the Earthfile
+
+
 def arg_values(config: Config, *, pe_version: str | None, k8s_versions: Mapping[str, list[str]] | None,
-               problems: list[str], warnings: list[str]) -> dict[str, str]:
-    """Every build value, explicitly, in .arg order; problems and warnings are appended."""
+               problems: list[str], warnings: list[str], contract: BuildContract | None = None) -> dict[str, str]:
+    """The `.arg` values (see plan_args); problems and warnings are appended."""
+    return plan_args(config, pe_version=pe_version, k8s_versions=k8s_versions, problems=problems,
+                     warnings=warnings, contract=contract).values
+
+
+def plan_args(config: Config, *, pe_version: str | None, k8s_versions: Mapping[str, list[str]] | None,
+              problems: list[str], warnings: list[str], contract: BuildContract | None = None) -> ArgPlan:
+    """Every build value `.arg` carries, checked against the checkout's Earthfile when it is known.
+
+    Rules (why: Earthly reads `.arg` as overriding build args, and an override beats an ARG's default
+    even when empty — Earthly v0.8.15 variables/collection.go ~233-264):
+    - an empty value is never written; a value the user did not set that equals the Earthfile's
+      default is left to the Earthfile;
+    - a key the Earthfile does not declare is refused when the user set it (dropped otherwise);
+    - secrets (proxy credentials, the Ubuntu Pro token on tags that take it as a build arg) go only
+      into the private `.arg` (`ArgPlan.private`), never into the checkout's `.arg`.
+    """
     v = config.values
     chosen = list(v["build.k8s_versions"])
     pe = v["build.pe_version"] or pe_version or ""
-    values: dict[str, str] = {
+    candidates: dict[str, str] = {
         "ARCH": v["build.arch"],
         "IMAGE_REGISTRY": v["build.image_registry"],
         "IMAGE_REPO": config.image_repo,
@@ -94,38 +138,134 @@ def arg_values(config: Config, *, pe_version: str | None, k8s_versions: Mapping[
         "CUSTOM_TAG": v["build.custom_tag"],
         "ISO_NAME": v["build.iso_name"],
         "PE_VERSION": pe,
-        "HTTP_PROXY": v["build.http_proxy"],
-        "HTTPS_PROXY": v["build.https_proxy"],
-        "NO_PROXY": v["build.no_proxy"],
-        "UPDATE_KERNEL": _bool(v["build.update_kernel"]),
-        "CIS_HARDENING": _bool(v["build.cis_hardening"]),
-        "FIPS_ENABLED": _bool(v["build.fips_enabled"]),
-        "BASE_IMAGE": v["build.base_image"],
-        "CLUSTERCONFIG": v["build.cluster_config"],
-        "EDGE_CUSTOM_CONFIG": v["build.edge_custom_config"],
     }
+    for key, name in _OPTION_KEYS.items():
+        value = v[name]
+        candidates[key] = _bool(value) if isinstance(value, bool) else str(value)
     if not pe:
-        del values["PE_VERSION"]
         warnings.append("PE_VERSION is not set (no CanvOS checkout and no build.pe_version): the Earthfile "
                         "default will be used, and image tags may not match the printed peVersion")
-    _check_values(values, chosen, k8s_versions, problems, warnings)
+    _check_values(candidates, chosen, k8s_versions, problems, warnings,
+                  allow_unlisted=bool(v["build.allow_unlisted_k8s_version"]))
+    earthfile = contract.earthfile if contract is not None else None
+    values: dict[str, str] = {}
+    private: list[str] = []
+    for key, value in candidates.items():
+        user_set = key in _IDENTITY or config.sources.get(_OPTION_KEYS.get(key, ""), "default") != "default"
+        if value == "":
+            continue
+        if earthfile is not None:
+            if key not in earthfile.declared:
+                if user_set and key not in ("PE_VERSION",):
+                    problems.append(_undeclared(key, _OPTION_KEYS.get(key, key), earthfile.declared, contract))
+                continue
+            if not user_set and earthfile.base_default(key) == value:
+                continue  # the Earthfile says the same
+        if key in _PROXY_KEYS and url_secrets(value):
+            private.append(key)  # credentials in the proxy URL: never in the checkout's .arg
+            continue
+        values[key] = value
+    _ubuntu_pro(config, contract, values, private, problems)
+    if contract is not None and contract.cert_mechanism == "proxy-cert-path" and v["build.ca_certs"]:
+        # CanvOS v4.4.x trusts a proxy CA only when PROXY_CERT_PATH is set; the file is ./sc.crt.
+        values["PROXY_CERT_PATH"] = "sc.crt"
     for key, value in v["build.extra_args"].items():
         where = f".arg {key} (build.extra_args)"
         if not _KEY.fullmatch(key):
             problems.append(f"{where}: not a valid variable name "
                             "(letters, digits, '_', not starting with a digit)")
-        elif key in values or key == "PE_VERSION":
+        elif key in candidates or key in values:
             problems.append(f"{where}: set by edgeforge-ext itself; use its own option instead")
         elif _SECRET_NAME.search(key):
             problems.append(f"{where}: looks like a secret; .arg never holds secrets (pass them as "
                             "Earthly secrets or environment variables)")
-        else:
+        elif earthfile is not None and key not in earthfile.declared:
+            problems.append(_undeclared(key, "build.extra_args", earthfile.declared, contract))
+        elif value == "" and earthfile is not None and earthfile.has_default(key):
+            problems.append(f"{where}: empty, which would erase the Earthfile's default for {key} "
+                            "(Earthly lets an empty override win); leave the key out")
+        elif value != "":
             values[key] = value
     for key, value in values.items():
         why = arg_value_problem(value)
         if why is not None:
             problems.append(f".arg {key}: {why}")
-    return values
+    overriding = _check_earthly_build_args(config.earthly_build_args, earthfile, contract, problems, warnings)
+    defaulted: tuple[str, ...] = ()
+    if earthfile is not None:
+        given = set(values) | set(private) | set(overriding)
+        defaulted = tuple(sorted(n for n in earthfile.defaults() if n not in given))
+    return ArgPlan(values, tuple(private), defaulted)
+
+
+def _check_earthly_build_args(raw: str, earthfile: Earthfile | None, contract: BuildContract | None,
+                              problems: list[str], warnings: list[str]) -> dict[str, str]:
+    """EARTHLY_BUILD_ARGS (comma-separated KEY=VALUE, as urfave/cli splits it) beats .arg in Earthly
+    (cmd/earthly/common/shared.go CombineVariables): same rules as .arg keys. Returns its pairs."""
+    pairs: dict[str, str] = {}
+    for item in (p for p in raw.split(",") if p.strip()):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        pairs[key] = value
+        where = f"EARTHLY_BUILD_ARGS {key}"
+        if earthfile is not None and key not in earthfile.declared:
+            problems.append(_undeclared(key, "EARTHLY_BUILD_ARGS", earthfile.declared, contract))
+        elif value == "" and earthfile is not None and earthfile.has_default(key):
+            problems.append(f"{where}: empty, which would erase the Earthfile's default (Earthly lets an empty "
+                            "override win); leave the key out")
+    if pairs:
+        warnings.append(f"EARTHLY_BUILD_ARGS from the environment overrides .arg for: {', '.join(pairs)}")
+    return pairs
+
+
+def _undeclared(key: str, setting: str, declared: frozenset[str], contract: BuildContract | None) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(key, sorted(declared), n=3, cutoff=0.6)
+    hint = f" (nearest declared: {', '.join(near)})" if near else ""
+    return (f".arg {key} ({setting}): the checkout's Earthfile declares no ARG {key}, so Earthly would ignore "
+            f"it{hint}")
+
+
+def _ubuntu_pro(config: Config, contract: BuildContract | None, values: dict[str, str], private: list[str],
+                problems: list[str]) -> None:
+    """The Ubuntu Pro token as the checked-out tag takes it: v4.10+ `UBUNTU_PRO_ATTACH=true` and an
+    Earthly secret (earthly.sh `--secret UBUNTU_PRO_KEY`), earlier tags a build arg."""
+    from edgeforge_ext.contract import PRO_BUILD_ARG, PRO_KEY, PRO_SECRET
+
+    if config.ubuntu_pro_key is None:
+        return
+    if config["build.os"] != "ubuntu":
+        problems.append(f"Ubuntu Pro (build.ubuntu_pro_key_file): applies to --os ubuntu only, not "
+                        f"{config['build.os']}")
+        return
+    if contract is None:
+        problems.append("Ubuntu Pro (build.ubuntu_pro_key_file): needs the CanvOS checkout to know how this ref "
+                        "takes the token")
+        return
+    mode = contract.ubuntu_pro
+    if mode == PRO_SECRET:
+        toggle = contract.secret_toggle(PRO_KEY)
+        if toggle is not None:
+            values[toggle[0]] = toggle[1]
+    elif mode == PRO_BUILD_ARG:
+        private.append(PRO_KEY)
+    else:
+        problems.append("Ubuntu Pro (build.ubuntu_pro_key_file): the checkout's Earthfile takes no Ubuntu Pro "
+                        f"token (no ARG {PRO_KEY} and no RUN --secret {PRO_KEY})")
+
+
+def private_args(config: Config, plan: ArgPlan) -> dict[str, Secret]:
+    """The values of `plan.private`: only the Earthly container's 0600 `.arg` holds them."""
+    from edgeforge_ext.secrets import Secret
+
+    out: dict[str, Secret] = {}
+    for key in plan.private:
+        if key == "UBUNTU_PRO_KEY" and config.ubuntu_pro_key is not None:
+            out[key] = config.ubuntu_pro_key
+        elif key in _PROXY_KEYS:
+            out[key] = Secret(str(config[_OPTION_KEYS[key]]), source=_OPTION_KEYS[key])
+    return out
 
 
 def _bool(flag: bool) -> str:
@@ -133,7 +273,7 @@ def _bool(flag: bool) -> str:
 
 
 def _check_values(values: dict[str, str], chosen: list[str], k8s_versions: Mapping[str, list[str]] | None,
-                  problems: list[str], warnings: list[str]) -> None:
+                  problems: list[str], warnings: list[str], *, allow_unlisted: bool = False) -> None:
     def bad(key: str, message: str) -> None:
         problems.append(f".arg {key}: {message}")
 
@@ -163,11 +303,11 @@ def _check_values(values: dict[str, str], chosen: list[str], k8s_versions: Mappi
         bad("OS_VERSION", f"{values['OS_VERSION']!r}: expected a version such as 22.04")
     if values["FIPS_ENABLED"] == "true" and values["UPDATE_KERNEL"] == "true":
         bad("FIPS_ENABLED", "cannot be combined with UPDATE_KERNEL=true (the CanvOS build fails)")
-    _check_k8s(values["K8S_DISTRIBUTION"], chosen, k8s_versions, problems, warnings)
+    _check_k8s(values["K8S_DISTRIBUTION"], chosen, k8s_versions, problems, warnings, allow_unlisted=allow_unlisted)
 
 
 def _check_k8s(dist: str, chosen: list[str], k8s_versions: Mapping[str, list[str]] | None,
-               problems: list[str], warnings: list[str]) -> None:
+               problems: list[str], warnings: list[str], *, allow_unlisted: bool = False) -> None:
     for version in chosen:
         if not _K8S_VERSION.fullmatch(version):
             problems.append(f".arg K8S_VERSION: {version!r} is not x.y.z (no k3s1/rke2r1 suffix)")
@@ -176,15 +316,19 @@ def _check_k8s(dist: str, chosen: list[str], k8s_versions: Mapping[str, list[str
     if k8s_versions is None:
         warnings.append("K8S_VERSION is not checked against k8s_version.json (no CanvOS checkout)")
         return
+    # CanvOS itself never checks K8S_VERSION against k8s_version.json (it reads the file only when
+    # K8S_VERSION is empty): a version it does not list may still build, hence the way out.
     listed = list(k8s_versions.get(dist, []))
+    report = warnings if allow_unlisted else problems
+    way_out = "" if allow_unlisted else "; --allow-unlisted-k8s-version builds it anyway"
     if not listed:
-        problems.append(f".arg K8S_VERSION: the checkout's k8s_version.json lists no versions for {dist}")
+        report.append(f".arg K8S_VERSION: the checkout's k8s_version.json lists no versions for {dist}{way_out}")
         return
     for version in chosen:
         if _K8S_VERSION.fullmatch(version) and version not in listed:
             near = ", ".join(nearest_versions(version, listed))
-            problems.append(f".arg K8S_VERSION: {version} is not in k8s_version.json for {dist} "
-                            f"(nearest: {near})")
+            report.append(f".arg K8S_VERSION: {version} is not in k8s_version.json for {dist} "
+                          f"(nearest: {near}){way_out}")
 
 
 def nearest_versions(version: str, listed: list[str], count: int = 3) -> list[str]:

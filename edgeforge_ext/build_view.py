@@ -10,47 +10,99 @@ from edgeforge_ext.plan import Plan, Source
 from edgeforge_ext.report import OS_PACK_NAME, REPORT_NAME, Report
 
 
-def plan_source(config: Config) -> Source:
-    """The CanvOS facts without side effects: the existing checkout, else ls-remote of the ref."""
+def plan_source(config: Config) -> tuple[Source, Path | None]:
+    """The CanvOS facts without side effects: the existing checkout (returned too), else a throw-away
+    clone of the ref (the user's work directory is untouched; the second value is then None)."""
     from edgeforge_ext import canvos
+    from edgeforge_ext.pipeline import source_from_facts
 
     url, ref = str(config["canvos.url"]), str(config["canvos.ref"])
     path = config.checkout_dir
     if (path / ".git").exists():
         facts = canvos.read_facts(path, url=url, ref=ref)
         if ref in ("latest", facts.tag, facts.sha) or facts.sha.startswith(ref):
-            from edgeforge_ext.pipeline import source_from_facts
-
-            return source_from_facts(facts)
-    # No checkout yet: read the facts from a throw-away clone, so the user's work directory is untouched.
+            return source_from_facts(facts), path
     import tempfile
 
-    from edgeforge_ext.pipeline import source_from_facts
+    from edgeforge_ext import console
 
+    console.note(f"no checkout of {ref} in {path}: reading CanvOS from a temporary clone (removed afterwards)")
     with tempfile.TemporaryDirectory(prefix="edgeforge-plan-") as tmp:
-        return source_from_facts(canvos.checkout(url, ref, Path(tmp) / "CanvOS"))
+        return source_from_facts(canvos.checkout(url, ref, Path(tmp) / "CanvOS")), None
 
 
-def earthly_commands(plan: Plan) -> list[list[str]]:
-    from edgeforge_ext.earthly import earthly_command
+def checked_plan(config: Config) -> Plan:
+    """The plan, after every check `build` runs before Earthly (same errors, same exit codes): the
+    build contract of the checkout, the .arg and user-data rendered in memory, the checkout's own
+    inputs (UKI keys) when the plan reads the work directory's checkout."""
+    from edgeforge_ext import console
+    from edgeforge_ext.plan import make_plan
+    from edgeforge_ext.prebuild import check_tree, render_in_memory
 
-    return [earthly_command(r.target, dict(r.build_args), privileged=plan.privileged) for r in plan.runs]
+    source, checkout = plan_source(config)
+    plan = make_plan(config, source)
+    render_in_memory(config, plan)
+    if checkout is not None:
+        check_tree(config, plan, checkout)
+    elif config["build.uki"]:
+        console.warn("the Secure Boot keys of this UKI build are not checked: there is no checkout yet")
+    return plan
+
+
+def plan_json(plan: Plan, config: Config) -> dict[str, Any]:
+    from edgeforge_ext.earthly_inputs import describe
+    from edgeforge_ext.plan import plan_as_json
+
+    return plan_as_json(plan, earthly_commands(plan, config), describe(config, plan))
+
+
+def earthly_commands(plan: Plan, config: Config) -> list[list[str]]:
+    """The Earthly command lines the build will run (no secret in them: files hold those)."""
+    from edgeforge_ext.earthly_inputs import plan_inputs
+
+    inputs = plan_inputs(config, plan)
+    return [inputs.command(run) for run in plan.runs]
 
 
 def print_plan(plan: Plan, config: Config) -> None:
     from edgeforge_ext import console
+    from edgeforge_ext.earthly_inputs import describe
 
     src = plan.source
+    inputs = describe(config, plan)
+    image_from = {"earthly.sh": f"pinned by earthly.sh at {src.tag or src.ref}", "earthly.image": "--earthly-image",
+                  "default": "edgeforge-ext's default"}.get(plan.earthly_image_from, plan.earthly_image_from)
     lines = [
         f"CanvOS      {src.url} @ {src.ref}" + (f" → {src.tag}" if src.tag and src.tag != src.ref else "")
         + (f" ({src.sha[:12]})" if src.sha else ""),
         f"PE_VERSION  {plan.pe_version}",
         f"target      {plan.target}",
-        f"earthly     {plan.earthly_image} ({'privileged, local BuildKit' if plan.privileged else 'unprivileged'}"
-        + (f", BuildKit {plan.buildkit_host}" if plan.buildkit_host else "") + ")",
+        f"earthly     {plan.earthly_image} ({image_from}; "
+        + ("privileged, local BuildKit" if plan.privileged else "unprivileged")
+        + (f", BuildKit {plan.buildkit_host}" + (f", TLS {inputs['tls']}" if inputs["tls"] else "")
+           if plan.buildkit_host else "") + ")",
+        "  registry logins: " + (f"{inputs['docker_config']} mounted read-only" if inputs["docker_config"]
+                                 else "none (no Docker config.json; Earthly pulls anonymously)"),
     ]
-    for cmd in earthly_commands(plan):
+    if inputs["cert_mechanism"] and (config["build.ca_certs"] or inputs["cert_mechanism"] != "none"):
+        how = {"certs-dir": "certs/ in the checkout", "proxy-cert-path": "PROXY_CERT_PATH (./sc.crt)",
+               "none": "none"}.get(str(inputs["cert_mechanism"]), str(inputs["cert_mechanism"]))
+        lines.append(f"  extra CAs: {how}" + (f"; {len(config['build.ca_certs'])} from build.ca_certs"
+                                              if config["build.ca_certs"] else ""))
+    for cmd in earthly_commands(plan, config):
         lines.append("  earthly " + " ".join(cmd))
+    if plan.args.values:
+        lines.append(".arg        " + " ".join(f"{k}={v}" for k, v in plan.args.values.items()))
+    if plan.args.private:
+        lines.append(f"  private:  {', '.join(plan.args.private)} (a 0600 .arg for this build only, never in the "
+                     "checkout)")
+    if inputs["secrets"]:
+        lines.append(f"  secrets:  {', '.join(str(s) for s in inputs['secrets'])} (Earthly --secret-file)")
+    if plan.args.defaulted:
+        shown = [n for n in plan.args.defaulted if n in _NOTABLE_DEFAULTS]
+        rest = len(plan.args.defaulted) - len(shown)
+        lines.append("  left to the Earthfile's defaults: " + ", ".join(shown)
+                     + (f" and {rest} more (plan --json)" if rest else ""))
     if plan.iso_file:
         lines.append(f"ISO         {config.output_dir / plan.iso_file}")
     for image in plan.provider_images:
@@ -68,6 +120,12 @@ def print_plan(plan: Plan, config: Config) -> None:
         console.warn(w)
 
 
+# Defaults worth naming in the human plan (the rest are in plan --json): the ones a user might expect
+# the tool to set, and BASE_IMAGE, which the Earthfile derives from OS and version.
+_NOTABLE_DEFAULTS = ("BASE_IMAGE", "UPDATE_KERNEL", "CIS_HARDENING", "FIPS_ENABLED", "IS_UKI", "EDGE_CUSTOM_CONFIG",
+                     "KAIROS_VERSION", "SPECTRO_PUB_REPO", "ISO_NAME", "IMAGE_REPO")
+
+
 def print_summary(report: Report, output_dir: Path) -> None:
     from edgeforge_ext import console
 
@@ -82,7 +140,9 @@ def print_summary(report: Report, output_dir: Path) -> None:
             console.info(f"  pushed {p.ref}@{p.digest}")
         for ref in image.unpushed:
             console.info(f"  NOT pushed {ref}")
-    system: dict[str, Any] = report.os_pack.get("options", {}).get("system", {})
+    from edgeforge_ext.os_pack import system_values
+
+    system = system_values(report.os_pack)
     if system:
         console.info("OS layer (BYOOS) values:")
         for key, value in system.items():

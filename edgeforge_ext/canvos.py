@@ -24,16 +24,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from edgeforge_ext.contract import BuildContract, read_contract
 from edgeforge_ext.errors import CheckoutError
 
-# Files edgeforge-ext itself writes into the checkout: never reported as local edits.
-OWN_FILES: tuple[str, ...] = (".arg", "user-data", "build/")
+# Files edgeforge-ext itself writes into the checkout: never reported as local edits. (The CA files of
+# build.ca_certs: certs/edgeforge-*.crt on CanvOS v4.5+, sc.crt for PROXY_CERT_PATH on v4.4.x.)
+OWN_FILES: tuple[str, ...] = (".arg", "user-data", "build/", "sc.crt", "certs/edgeforge-*")
 LATEST = "latest"
 _RELEASE = re.compile(r"^v?\d+(?:\.\d+)*$")
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@'\"]*(?:@[^\s/@'\"]*)*@")
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _PE_VERSION = re.compile(r"^ARG\s+(?:--global\s+)?PE_VERSION=\s*[\"']?([^\s\"']*)", re.MULTILINE)
-_TARGET = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*):\s*(?:#.*)?$", re.MULTILINE)
 _STAGING_MAX_AGE = 24 * 3600
 # No prompts (a CI job would hang), and messages in English so they can be shortened reliably.
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANGUAGE": "C"}
@@ -53,6 +54,7 @@ class CanvosFacts:
     k8s_versions: dict[str, list[str]] = field(default_factory=dict)
     targets: tuple[str, ...] = ()
     arg_defaults: dict[str, str] = field(default_factory=dict)
+    contract: BuildContract | None = None  # what the commit's Earthfile, earthly.sh, .arg.template say
     modified: tuple[str, ...] = ()  # local edits, excluding OWN_FILES
     warnings: tuple[str, ...] = ()
 
@@ -257,7 +259,8 @@ class _Status:
 
 
 def _own(name: str) -> bool:
-    return any(name == own or (own.endswith("/") and name.startswith(own)) for own in OWN_FILES)
+    return any(name == own or (own.endswith("/") and name.startswith(own))
+               or (own.endswith("*") and name.startswith(own[:-1])) for own in OWN_FILES)
 
 
 def _status(g: Any) -> _Status:
@@ -518,6 +521,9 @@ def _facts(path: Path, url: str, ref: str, tag: str | None, sha: str, tags: dict
             describe = at[0]
         else:
             describe = str(g.describe("--tags", "--always", sha)).strip()
+        k8s, k8s_note = _k8s_versions(read("k8s_version.json"))
+        template = read(".arg.template") or ""
+        contract = read_contract(lambda name: earthfile if name == "Earthfile" else read(name))
     notes = list(warnings)
     match = _PE_VERSION.search(earthfile)
     pe_version = match.group(1) if match else ""
@@ -526,12 +532,14 @@ def _facts(path: Path, url: str, ref: str, tag: str | None, sha: str, tags: dict
     elif tag and pe_version != tag:
         notes.append(f"the Earthfile's PE_VERSION is {pe_version}, not the tag {tag}: "
                      f"images will be tagged {pe_version}")
-    k8s, k8s_note = _k8s_versions(read("k8s_version.json"))
     notes.extend(k8s_note)
+    notes.extend(contract.script.warnings if contract.script else
+                 ["the checkout has no earthly.sh: the Earthly image and certificate handling are edgeforge-ext's "
+                  "defaults"])
     return CanvosFacts(
         path=path, url=scrub_url(url), ref=ref, tag=tag, sha=sha, pe_version=pe_version,
-        describe=describe, k8s_versions=k8s, targets=tuple(dict.fromkeys(_TARGET.findall(earthfile))),
-        arg_defaults=parse_arg_file(read(".arg.template") or ""),
+        describe=describe, k8s_versions=k8s, targets=contract.earthfile.targets,
+        arg_defaults=parse_arg_file(template), contract=contract,
         modified=status.modified, warnings=tuple(_clean(n, url) for n in notes),
     )
 

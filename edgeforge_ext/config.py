@@ -18,6 +18,7 @@ from edgeforge_ext.secrets import Secret, remember, secret_from_env, secret_from
 from edgeforge_ext.settings import (
     ENV_EDGE_HOST_TOKEN,
     ENV_REGISTRY_PASSWORD,
+    ENV_UBUNTU_PRO_KEY,
     KEY_BY_NAME,
     KEYS,
     NETWORK_KEYS,
@@ -62,9 +63,13 @@ class Config:
     config_file: Path | None
     registry_password: Secret | None = None
     edge_host_token: Secret | None = None
+    ubuntu_pro_key: Secret | None = None
     registries: tuple[RegistryEntry, ...] = ()
     variants: tuple[Variant, ...] = ()
     variant: str | None = None
+    # Earthly's own EARTHLY_BUILD_ARGS from the environment: earthly.sh passes it through (docker run
+    # --env EARTHLY_BUILD_ARGS), and so does the tool, after checking its keys like .arg's.
+    earthly_build_args: str = ""
     warnings: tuple[str, ...] = ()
     layers: tuple[tuple[str, Mapping[str, Any]], ...] = field(default=(), repr=False)
 
@@ -94,7 +99,8 @@ class Config:
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
-        found = [self.registry_password, self.edge_host_token, *(r.password for r in self.registries)]
+        found = [self.registry_password, self.edge_host_token, self.ubuntu_pro_key,
+                 *(r.password for r in self.registries)]
         return tuple(s for s in found if s)
 
     def with_variant(self, name: str) -> Config:
@@ -125,7 +131,8 @@ def load_config(
     cwd = cwd or Path.cwd()
     warnings: list[str] = []
     # Known before any value is checked: an error that echoes a misplaced secret is then masked.
-    remember(registry_password, env.get(ENV_REGISTRY_PASSWORD), env.get(ENV_EDGE_HOST_TOKEN))
+    remember(registry_password, env.get(ENV_REGISTRY_PASSWORD), env.get(ENV_EDGE_HOST_TOKEN),
+             env.get(ENV_UBUNTU_PRO_KEY))
 
     file_path = config_path
     if file_path is None and env.get("EDGEFORGE_CONFIG"):
@@ -153,8 +160,9 @@ def load_config(
     values, sources = _resolve(layers)
     if file_path is not None:
         base = file_path.parent
-        for name in ("registry.password_file", "site.edge_host_token_file", "render.template_dir",
-                     "render.extra_user_data"):
+        for name in ("registry.password_file", "site.edge_host_token_file", "build.ubuntu_pro_key_file",
+                     "render.template_dir", "render.extra_user_data", "earthly.buildkit_tls_ca",
+                     "earthly.buildkit_tls_cert", "earthly.buildkit_tls_key"):
             if sources[name].startswith("file") and values[name]:
                 values[name] = str(base / Path(values[name]).expanduser())
 
@@ -165,7 +173,9 @@ def load_config(
         "registry password")
     token = _layered_secret(ENV_EDGE_HOST_TOKEN, env, values["site.edge_host_token_file"],
                             sources["site.edge_host_token_file"], "edge host token")
-    remember(password, token, *url_secrets(str(values["canvos.url"])))
+    pro_key = _layered_secret(ENV_UBUNTU_PRO_KEY, env, values["build.ubuntu_pro_key_file"],
+                              sources["build.ubuntu_pro_key_file"], "Ubuntu Pro token")
+    remember(password, token, pro_key, *url_secrets(str(values["canvos.url"])))
     # Proxy URLs may carry credentials; the build needs them in its environment, but no log shows them.
     for proxy_key in ("build.http_proxy", "build.https_proxy", "site.http_proxy", "site.https_proxy"):
         remember(*url_secrets(str(values[proxy_key])))
@@ -188,8 +198,10 @@ def load_config(
         config_file=file_path,
         registry_password=password,
         edge_host_token=token,
+        ubuntu_pro_key=pro_key,
         registries=registries,
         variants=variants,
+        earthly_build_args=env.get("EARTHLY_BUILD_ARGS", ""),
         warnings=tuple(warnings),
         layers=tuple(layers),
     )
@@ -247,7 +259,7 @@ def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     by_env = {k.env_name: k for k in KEYS if k.env}
     out: dict[str, Any] = {}
     warnings: list[str] = []
-    known_other = {ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN, "EDGEFORGE_CONFIG"}
+    known_other = {ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN, ENV_UBUNTU_PRO_KEY, "EDGEFORGE_CONFIG"}
     for name, raw in env.items():
         if not name.startswith("EDGEFORGE_") or name in known_other:
             continue

@@ -6,7 +6,7 @@ from typing import Any
 
 from edgeforge_ext.config import Config
 from edgeforge_ext.secrets import MASK
-from edgeforge_ext.settings import ENV_EDGE_HOST_TOKEN, ENV_REGISTRY_PASSWORD, KEYS
+from edgeforge_ext.settings import ENV_EDGE_HOST_TOKEN, ENV_REGISTRY_PASSWORD, ENV_UBUNTU_PRO_KEY, KEYS
 
 
 def config_rows(config: Config) -> dict[str, Any]:
@@ -15,6 +15,7 @@ def config_rows(config: Config) -> dict[str, Any]:
     secrets = {
         "registry.password": _secret_row(config.registry_password, ENV_REGISTRY_PASSWORD),
         "site.edge_host_token": _secret_row(config.edge_host_token, ENV_EDGE_HOST_TOKEN),
+        "build.ubuntu_pro_key": _secret_row(config.ubuntu_pro_key, ENV_UBUNTU_PRO_KEY),
     }
     for entry in config.registries:
         secrets[f"registry.registries[{entry.domain}].password"] = _secret_row(entry.password, "")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from edgeforge_ext.errors import UsageError
@@ -56,20 +59,26 @@ def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
-def move_into(src: Path, dest_dir: Path) -> Path:
-    """Move a finished artifact into dest_dir; across filesystems copy to a temp name, then rename."""
+def move_into(src: Path, dest_dir: Path, mode: int | None = None) -> Path:
+    """Move a finished artifact into dest_dir (with `mode`, set before it appears there); across
+    filesystems copy to a temp name, then rename."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / src.name
+    if mode is not None:
+        src.chmod(mode)
     try:
         src.replace(dest)
         return dest
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
     import shutil
 
     fd, tmp = tempfile.mkstemp(prefix=f".{src.name}.", suffix=".part", dir=dest_dir)
     os.close(fd)
     try:
+        if mode is not None:
+            Path(tmp).chmod(mode)
         shutil.copyfile(src, tmp)
         Path(tmp).replace(dest)
     except BaseException:
@@ -77,3 +86,24 @@ def move_into(src: Path, dest_dir: Path) -> Path:
         raise
     src.unlink()
     return dest
+
+
+def write_sha256_file(path: Path, sum_path: Path) -> str:
+    """`<sha256>  <name>` (sha256sum's format) for `path`, written atomically; returns the digest."""
+    digest = sha256_file(path)
+    atomic_write(sum_path, f"{digest}  {path.name}\n".encode())
+    return digest
+
+
+@contextmanager
+def artifact_errors(doing: str, path: Path) -> Iterator[None]:
+    """An OSError while handling a build artifact (disk full, permission denied, read-only) becomes an
+    ArtifactError (exit 8) naming the path, not an internal error."""
+    from edgeforge_ext.errors import ArtifactError
+
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or path
+        raise ArtifactError(f"{doing} {path} failed: {exc.strerror or exc} ({where})",
+                            hint="check the free space and permissions there") from None

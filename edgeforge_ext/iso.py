@@ -9,8 +9,9 @@ from typing import Any
 from edgeforge_ext.errors import ArtifactError
 from edgeforge_ext.fsutil import sha256_file
 
-# AuroraBoot puts the cloud-config at the ISO root as config.yaml; CanvOS names it user-data.
-LIKELY_PATHS = ("/config.yaml", "/user-data", "/cloud-config.yaml", "/userdata")
+# Where CanvOS puts user-data in the ISO: +build-iso copies it to the overlay's files-iso/config.yaml
+# (every tag, v4.4.12 .. main); +build-uki-iso to the overlay root as config.yaml. Other names last.
+LIKELY_PATHS = ("/files-iso/config.yaml", "/config.yaml", "/user-data", "/cloud-config.yaml", "/userdata")
 _MAX_SCAN_SIZE = 16 * 1024 * 1024  # files bigger than this cannot be a user-data; skip them in the scan
 
 

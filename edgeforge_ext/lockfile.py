@@ -148,7 +148,8 @@ def resolve(config: Config, *, discard_changes: bool = False, facts: Any = None)
         else:
             facts = canvos.checkout(url, ref, config.checkout_dir, discard_changes=discard_changes)
     plan = make_plan(config, source_from_facts(facts))
-    rendered = render_all(config, pe_version=plan.pe_version, k8s_versions=facts.k8s_versions)
+    rendered = render_all(config, pe_version=plan.pe_version, k8s_versions=facts.k8s_versions,
+                          contract=facts.contract)
     earthly = earthly_identity(plan.earthly_image)
     return Resolved(inputs_of(config, facts, plan, rendered, earthly), facts, plan)
 

@@ -10,7 +10,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -61,7 +61,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def source_from_facts(facts: Any) -> Source:
     return Source(url=facts.url, ref=facts.ref, tag=facts.tag, sha=facts.sha, pe_version=facts.pe_version,
-                  describe=facts.describe, k8s_versions=facts.k8s_versions, targets=tuple(facts.targets))
+                  describe=facts.describe, k8s_versions=facts.k8s_versions, targets=tuple(facts.targets),
+                  contract=facts.contract)
 
 
 @dataclass
@@ -165,7 +166,7 @@ class Pipeline:
         if self.state.plan is not None:
             report.os_pack = dict(self.state.plan.os_pack)
             report.warnings = list(dict.fromkeys([*report.warnings, *self.state.plan.warnings]))
-            write_os_pack(dict(self.state.plan.os_pack), self.output_dir)
+            write_os_pack(self.state.plan.os_pack_text, self.output_dir)
         write_report(report, self.output_dir)
         ud = self.state.user_data_path
         if ud is not None and ud.exists() and not self.state.options.keep_user_data:
@@ -230,11 +231,11 @@ class Pipeline:
                                              for i in plan.provider_images]
 
     def render(self) -> None:
-        from edgeforge_ext.render import render_all, write_rendered
+        from edgeforge_ext.prebuild import install_ca_certs, render_in_memory
+        from edgeforge_ext.render import write_rendered
 
         plan = self._plan()
-        rendered = render_all(self.config, pe_version=plan.pe_version,
-                              k8s_versions=self.state.facts.k8s_versions if self.state.facts else None)
+        rendered = render_in_memory(self.config, plan)
         self.state.rendered = rendered
         if "render" in self.config["build.skip"]:
             console.note("skipping render (--skip render): using the user-data and .arg already in the checkout")
@@ -248,6 +249,8 @@ class Pipeline:
         self.state.user_data = rendered.user_data.encode()
         ud, arg = write_rendered(rendered, self.config.checkout_dir)
         self.state.user_data_path = ud
+        for cert in install_ca_certs(self.config, plan, self.config.checkout_dir):
+            console.info(f"trusting {cert.name} during the build ({cert})")
         self.state.report.warnings.extend(rendered.warnings)
         console.info(f"wrote {ud} (mode 0600) and {arg}")
         if plan.iso_name:
@@ -256,7 +259,11 @@ class Pipeline:
 
     def validate(self) -> None:
         # render_all already validated user-data and .arg (exit 5); here: the plan against the checkout.
+        from edgeforge_ext.prebuild import check_tree
+
         plan = self._plan()
+        for warning in check_tree(self.config, plan, self.config.checkout_dir):
+            console.warn(warning)
         console.info(f"target {plan.target}: {len(plan.runs)} Earthly run(s), "
                      f"{len(plan.provider_images)} provider image(s)"
                      + (f", ISO {plan.iso_file}" if plan.iso_file else ""))
@@ -293,55 +300,60 @@ class Pipeline:
         return hosts
 
     def earthly(self) -> None:
+        import os
+
         from edgeforge_ext import earthly, engine
+        from edgeforge_ext.earthly_inputs import earthly_inputs
 
         plan = self._plan()
         client = engine.client()
         log_path = self.output_dir / LOG_NAME
         log_path.unlink(missing_ok=True)
         self.state.report.log = str(log_path)
-        proxies = {k: str(self.config[f"build.{k.lower()}"]) for k in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
-                   if self.config[f"build.{k.lower()}"]}
+        checkout = self.config.checkout_dir
+        public_arg = self._public_arg_text()
         try:
-            for i, run in enumerate(plan.runs, 1):
-                command = earthly.earthly_command(run.target, dict(run.build_args), privileged=plan.privileged)
-                spec = earthly.earthly_spec(
-                    image=plan.earthly_image, checkout=self.config.checkout_dir, command=command,
-                    privileged=plan.privileged, buildkit_host=plan.buildkit_host or None, proxies=proxies,
-                    workdir=self.config.workdir, run_id=f"{self.run_id}-{i}",
-                )
-                console.info(f"earthly +{run.target} ({i}/{len(plan.runs)})")
-                result = earthly.run_earthly(client, spec, log_path=log_path, redactor=self.state.redactor,
-                                             on_line=self.state.options.on_line)
-                if result.exit_code != 0:
-                    raise BuildFailed(
-                        f"earthly +{run.target} failed with exit code {result.exit_code} "
-                        f"(full log: {log_path})",
-                        details=[f"--- last {len(result.tail)} lines ---", *result.tail],
-                    )
+            with earthly_inputs(self.config, plan, public_arg) as inputs:
+                for i, run in enumerate(plan.runs, 1):
+                    spec = inputs.spec(run, f"{self.run_id}-{i}")
+                    console.info(f"earthly +{run.target} ({i}/{len(plan.runs)})")
+                    # Earthly runs as root: what it wrote goes back to this user, also after a failure.
+                    def hand_back(run_id: str = f"{self.run_id}-{i}") -> None:
+                        earthly.hand_back_outputs(client, plan.earthly_image, checkout, self.config.workdir,
+                                                  run_id, os.getuid(), os.getgid())
+                    try:
+                        result = earthly.run_earthly(client, spec, log_path=log_path, redactor=self.state.redactor,
+                                                     on_line=self.state.options.on_line)
+                    except BaseException:
+                        with suppress(Exception):  # never hide why the run stopped
+                            hand_back()
+                        raise
+                    hand_back()
+                    if result.exit_code != 0:
+                        raise BuildFailed(
+                            f"earthly +{run.target} failed with exit code {result.exit_code} "
+                            f"(full log: {log_path})",
+                            details=[f"--- last {len(result.tail)} lines ---", *result.tail],
+                        )
         finally:
             client.close()
 
+    def _public_arg_text(self) -> str:
+        """The .arg Earthly would read from the checkout: the rendered one, or with --skip render the
+        user's own."""
+        if "render" in self.config["build.skip"] or self.state.rendered is None:
+            try:
+                return (self.config.checkout_dir / ".arg").read_text(encoding="utf-8")
+            except OSError:
+                return ""
+        return str(self.state.rendered.arg_text)
+
     def collect(self) -> None:
         from edgeforge_ext import engine
-        from edgeforge_ext.fsutil import move_into
-        from edgeforge_ext.iso import verify_iso
 
         plan = self._plan()
         if plan.iso_file:
-            built = self.config.checkout_dir / "build" / plan.iso_file
-            if not built.exists():
-                raise ArtifactError(f"the build did not produce {built}",
-                                    hint=f"the Earthly step writes it: see its log ({self.output_dir / LOG_NAME}); "
-                                    "with --skip earthly, build/ in the checkout must already hold it")
-            check = verify_iso(built, self.state.user_data)
-            sha_file = built.with_name(built.name + ".sha256")
-            iso = move_into(built, self.output_dir)
-            move_into(sha_file, self.output_dir)
-            self.state.report.iso = {"path": str(iso), "size": check.size, "sha256": check.sha256,
-                                     "user_data_path": check.user_data_path}
-            console.info(f"ISO {iso} ({check.size / 1024**2:.1f} MiB, sha256 {check.sha256[:16]}…), "
-                         f"user-data inside at {check.user_data_path}")
+            self._collect_iso(plan)
         if plan.provider_images:
             client = engine.client()
             try:
@@ -353,6 +365,33 @@ class Pipeline:
                                     details=missing)
             for image in plan.provider_images:
                 console.info(f"provider image {image.ref}")
+
+    def _collect_iso(self, plan: Plan) -> None:
+        """Verify the ISO in the checkout's build/ and move it (mode 0600: it holds the credentials of
+        user-data) with its .sha256 into the output directory."""
+        from edgeforge_ext.fsutil import artifact_errors, move_into, write_sha256_file
+        from edgeforge_ext.iso import verify_iso
+
+        assert plan.iso_file is not None
+        built = self.config.checkout_dir / "build" / plan.iso_file
+        if not built.exists():
+            raise ArtifactError(f"the build did not produce {built}",
+                                hint=f"the Earthly step writes it: see its log ({self.output_dir / LOG_NAME}); "
+                                "with --skip earthly, build/ in the checkout must already hold it")
+        sha_file = built.with_name(built.name + ".sha256")
+        if not sha_file.exists() and not expects_checksum(plan, bool(self.config["build.uki"])):
+            # CanvOS's +build-uki-iso writes no .sha256 (its +build-iso does): make it, as sha256sum would.
+            with artifact_errors("writing the checksum of", built):
+                write_sha256_file(built, sha_file)
+            console.note(f"the build wrote no {sha_file.name} (UKI ISOs have none): computed it")
+        check = verify_iso(built, self.state.user_data)
+        with artifact_errors("moving the ISO to the output directory", self.output_dir):
+            iso = move_into(built, self.output_dir, mode=0o600)
+            move_into(sha_file, self.output_dir)
+        self.state.report.iso = {"path": str(iso), "size": check.size, "sha256": check.sha256,
+                                 "user_data_path": check.user_data_path}
+        console.info(f"ISO {iso} ({check.size / 1024**2:.1f} MiB, sha256 {check.sha256[:16]}…), "
+                     f"user-data inside at {check.user_data_path}")
 
     def push(self) -> str | None:
         plan = self._plan()
@@ -366,6 +405,16 @@ class Pipeline:
         if self.state.plan is None:
             raise UsageError("internal: no plan (the checkout step did not run)")
         return self.state.plan
+
+
+def expects_checksum(plan: Plan, uki: bool) -> bool:
+    """Whether the checkout's ISO target writes `<ISO>.sha256` itself (`RUN sha256sum` in +build-iso;
+    none in +build-uki-iso at every CanvOS tag). Unknown trees are expected to."""
+    contract = plan.source.contract
+    if contract is None:
+        return True
+    body = contract.earthfile.bodies.get("build-uki-iso" if uki else "build-iso")
+    return body is None or any("sha256sum" in line for line in body)
 
 
 def push_images(config: Config, report: Report) -> None:

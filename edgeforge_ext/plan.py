@@ -10,8 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeforge_ext.argfile import ArgPlan, plan_args
 from edgeforge_ext.config import Config
-from edgeforge_ext.errors import UsageError, ValidationError
+from edgeforge_ext.contract import BuildContract, applying_host_steps
+from edgeforge_ext.errors import EngineError, UsageError, ValidationError
+from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
 
 EARTHLY_TARGETS = {"all": "build-all-images", "iso": "iso", "provider-images": "build-provider-images"}
 PUSH_AUTO = "auto"
@@ -29,6 +32,7 @@ class Source:
     describe: str | None = None
     k8s_versions: Mapping[str, list[str]] | None = None
     targets: tuple[str, ...] | None = None
+    contract: BuildContract | None = None  # the checkout's build contract (None: not read)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ class Plan:
     buildkit_host: str
     os_pack: Mapping[str, Any]
     warnings: tuple[str, ...] = field(default=())
+    earthly_image_from: str = ""  # where the image came from: "earthly.image", "earthly.sh", "default"
+    args: ArgPlan = field(default_factory=lambda: ArgPlan({}))
+    arg_problems: tuple[str, ...] = ()  # what render refuses (exit 5), all at once, with user-data's
+    os_pack_text: str = ""  # os-pack.yaml as the tag's earthly.sh prints it
 
     @property
     def iso_file(self) -> str | None:
@@ -92,8 +100,43 @@ def push_destinations(config: Config) -> tuple[str, ...]:
     return ("external",) if config["registry.domain"] else ("origin",)
 
 
+def earthly_image(config: Config, contract: BuildContract | None) -> tuple[str, str]:
+    """(image, where it came from): --earthly-image wins, else the image the checked-out earthly.sh
+    pins (it differs by tag: v0.8.5 from gcr.io at v4.4.x, v0.8.15 from us-docker.pkg.dev later)."""
+    if config["earthly.image"]:
+        return str(config["earthly.image"]), "earthly.image"
+    if contract is not None and contract.earthly_image:
+        return contract.earthly_image, "earthly.sh"
+    return DEFAULT_EARTHLY_IMAGE, "default"
+
+
+# The only two ways to build: Earthly's own BuildKit needs a privileged container (the image's
+# entrypoint refuses otherwise), or BuildKit runs elsewhere and Earthly connects to it unprivileged.
+PRIVILEGED_WAYS_OUT = ("build on a host that allows privileged containers (Docker as root without a restricting "
+                       "security profile: not rootless, not inside a locked-down CI container), or give a BuildKit "
+                       "that runs elsewhere with --buildkit-host tcp://HOST:8372 (earthly.buildkit_host; Earthly then "
+                       "runs unprivileged)")
+
+
+def check_earthly_mode(config: Config) -> None:
+    """Earthly's own BuildKit needs a privileged container: the image's entrypoint exits 1 ("Container
+    appears to be running unprivileged", earthly-entrypoint.sh v0.8.15 ~28-34) unless a remote
+    BuildKit is used. So `earthly.privileged = false` alone cannot build: refuse it up front."""
+    if not config["earthly.privileged"] and not config["earthly.buildkit_host"]:
+        raise EngineError(
+            "earthly.privileged = false needs a remote BuildKit: Earthly's own BuildKit only runs in a "
+            "privileged container (its entrypoint exits 1 otherwise)",
+            hint=PRIVILEGED_WAYS_OUT)
+    tls = [config[f"earthly.buildkit_tls_{part}"] for part in ("ca", "cert", "key")]
+    if any(tls) and not all(tls):
+        raise UsageError("--buildkit-tls-ca, --buildkit-tls-cert and --buildkit-tls-key go together (mTLS)")
+    if any(tls) and not str(config["earthly.buildkit_host"]).startswith("tcp://"):
+        raise UsageError("--buildkit-tls-* apply to a tcp:// remote BuildKit (--buildkit-host tcp://HOST:8372)")
+
+
 def make_plan(config: Config, source: Source) -> Plan:
     warnings: list[str] = []
+    check_earthly_mode(config)
     target = str(config["build.target"])
     pe_version = str(config["build.pe_version"] or source.pe_version or "")
     if not pe_version:
@@ -123,6 +166,14 @@ def make_plan(config: Config, source: Source) -> Plan:
             push_refs.append(external_ref(str(config["registry.domain"]), ref))
         images.append(ProviderImage(v, ref, tag, tuple(push_refs)))
     _check_refs_valid(images)
+    arg_problems: list[str] = []
+    args = plan_args(config, pe_version=pe_version, k8s_versions=source.k8s_versions, problems=arg_problems,
+                     warnings=warnings, contract=source.contract)
+    _check_host_steps(source.contract, runs, args, warnings)
+    image, image_from = earthly_image(config, source.contract)
+    if image_from == "default" and source.contract is not None:
+        warnings.append(f"the checkout's earthly.sh names no Earthly image this tool understands: using {image}")
+    privileged = bool(config["earthly.privileged"]) and not config["earthly.buildkit_host"]
     return Plan(
         source=source,
         target=target,
@@ -134,12 +185,38 @@ def make_plan(config: Config, source: Source) -> Plan:
         push_enabled=bool(config["push.enabled"]),
         push_to=push_to,
         skip=tuple(config["build.skip"]),
-        earthly_image=str(config["earthly.image"]),
-        privileged=bool(config["earthly.privileged"]) and not config["earthly.buildkit_host"],
+        earthly_image=image,
+        privileged=privileged,
         buildkit_host=str(config["earthly.buildkit_host"]),
         os_pack=os_pack_values(config, pe_version, source),
-        warnings=tuple(warnings),
+        warnings=tuple(dict.fromkeys(warnings)),
+        earthly_image_from=image_from,
+        args=args,
+        arg_problems=tuple(arg_problems),
+        os_pack_text=os_pack_text(config, pe_version, source),
     )
+
+
+def _check_host_steps(contract: BuildContract | None, runs: tuple[EarthlyRun, ...], args: ArgPlan,
+                      warnings: list[str]) -> None:
+    """Refuse options for which the tag's earthly.sh does work on the host that this tool does not do
+    (main: the AMD GPU driver prebuild; the MAAS image): the build would silently differ."""
+    if contract is None:
+        return
+    refused: list[str] = []
+    for run in runs:
+        values = {**args.values, **{k: v for k, v in run.build_args.items() if v}}
+        certain, unknown = applying_host_steps(contract, run.target, values)
+        for step in certain:
+            refused.append(f"earthly.sh line {step.line}: {step.summary} (when {step.condition.text})")
+        for step in unknown:
+            warnings.append(f"earthly.sh line {step.line} may do host-side work edgeforge-ext does not do: "
+                            f"{step.summary} (when {step.condition.text})")
+    if refused:
+        raise ValidationError(
+            "the requested options need work CanvOS's earthly.sh does on the host around Earthly, which "
+            "edgeforge-ext does not do", details=list(dict.fromkeys(refused)),
+            hint="change the options that trigger it, or build this variant with CanvOS's earthly.sh")
 
 
 def _k8s_versions(config: Config, source: Source, target: str) -> tuple[str, ...]:
@@ -170,6 +247,7 @@ def _no_versions(distribution: str, count: int | None) -> UsageError:
 def check_config(config: Config) -> None:
     """What make_plan refuses that the configuration alone decides, checked before any step runs (a
     missing flag is then not reported after a slow preflight, or as a preflight failure)."""
+    check_earthly_mode(config)
     no_versions = not config["build.k8s_versions"] and not config["build.all_k8s_versions"]
     if str(config["build.target"]) != "iso" and no_versions:
         raise _no_versions(str(config["build.k8s_distribution"]), None)
@@ -211,39 +289,46 @@ def _check_refs_valid(images: list[ProviderImage]) -> None:
         raise ValidationError("provider image references would be invalid", details=problems)
 
 
-def os_pack_values(config: Config, pe_version: str, source: Source) -> dict[str, Any]:
-    """The Palette BYOOS layer values (what CanvOS's earthly.sh prints, computed ourselves).
+def os_pack_text(config: Config, pe_version: str, source: Source) -> str:
+    """os-pack.yaml: what the tag's earthly.sh prints after a provider-image build, for these values.
 
     peVersion is the Earthfile's PE_VERSION, the one baked into the tag, so the URI matches the image."""
-    system = {
-        "registry": str(config["build.image_registry"]),
-        "repo": config.image_repo,
-        "k8sDistribution": str(config["build.k8s_distribution"]),
-        "osName": str(config["build.os"]),
-        "peVersion": pe_version,
-        "customTag": str(config["build.custom_tag"]),
-        "osVersion": str(config["build.os_version"]),
+    from edgeforge_ext.os_pack import os_pack_text as render_text
+
+    values = {
+        "IMAGE_REGISTRY": str(config["build.image_registry"]),
+        "IMAGE_REPO": config.image_repo,
+        "K8S_DISTRIBUTION": str(config["build.k8s_distribution"]),
+        "OS_DISTRIBUTION": str(config["build.os"]),
+        "PE_VERSION": pe_version,
+        "CUSTOM_TAG": str(config["build.custom_tag"]),
+        "OS_VERSION": str(config["build.os_version"]),
     }
-    uri_tail = "-{{.spectro.pack.edge-native-byoi.options.system.customTag}}" if system["customTag"] else ""
-    system["uri"] = ("{{.spectro.pack.edge-native-byoi.options.system.registry}}/"
-                     "{{.spectro.pack.edge-native-byoi.options.system.repo}}:"
-                     "{{.spectro.pack.edge-native-byoi.options.system.k8sDistribution}}-"
-                     "{{.spectro.system.kubernetes.version}}-"
-                     "{{.spectro.pack.edge-native-byoi.options.system.peVersion}}" + uri_tail)
-    return {
-        "pack": {"content": {"images": [{"image": "{{.spectro.pack.edge-native-byoi.options.system.uri}}"}]}},
-        "options": {"system": system},
-    }
+    script = source.contract.script if source.contract is not None else None
+    return render_text(values, script.os_pack_lines if script is not None else ())
 
 
-def plan_as_json(plan: Plan, earthly_commands: list[list[str]]) -> dict[str, Any]:
+def os_pack_values(config: Config, pe_version: str, source: Source) -> dict[str, Any]:
+    """The same values as data (the report's `os_pack`): flat dotted keys under `options`."""
+    from edgeforge_ext.os_pack import os_pack_values as parse
+
+    return parse(os_pack_text(config, pe_version, source))
+
+
+def plan_as_json(plan: Plan, earthly_commands: list[list[str]], earthly_inputs: Mapping[str, Any]) -> dict[str, Any]:
+    contract = plan.source.contract
     return {
         "canvos": {"url": plan.source.url, "ref": plan.source.ref, "tag": plan.source.tag,
                    "sha": plan.source.sha, "pe_version": plan.pe_version},
         "target": plan.target,
-        "earthly": {"image": plan.earthly_image, "privileged": plan.privileged,
-                    "buildkit_host": plan.buildkit_host or None,
-                    "commands": [["earthly", *cmd] for cmd in earthly_commands]},
+        "earthly": {"image": plan.earthly_image, "image_from": plan.earthly_image_from,
+                    "privileged": plan.privileged, "buildkit_host": plan.buildkit_host or None,
+                    "commands": [["earthly", *cmd] for cmd in earthly_commands], **{
+                        k: v for k, v in earthly_inputs.items() if k not in ("image", "image_from")}},
+        "arg_file": dict(plan.args.values),
+        "private_args": list(plan.args.private),
+        "left_to_earthfile_defaults": list(plan.args.defaulted),
+        "contract": contract.as_json() if contract is not None else None,
         "iso": plan.iso_file,
         "provider_images": [{"ref": i.ref, "k8s_version": i.k8s_version, "push": list(i.push_refs)}
                             for i in plan.provider_images],

@@ -16,8 +16,10 @@ from typing import Any
 
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import PreflightError
+from edgeforge_ext.plan import PRIVILEGED_WAYS_OUT
 
 GB = 1024**3
+
 PROVIDER_IMAGE_GB = 5  # the upper end of 2-5 GB per provider image
 _MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -153,23 +155,27 @@ def _probe_docker(facts: HostFacts, config: Config) -> None:
             facts.privileged_detail = ("not probed: Earthly runs unprivileged (remote BuildKit or "
                                        "earthly.privileged=false)")
             return
-        image = _probe_image(client, str(config["earthly.image"]))
+        from edgeforge_ext.earthly_inputs import configured_image
+
+        earthly_image = configured_image(config)
+        image = _probe_image(client, earthly_image)
         if image is None:
             facts.privileged_detail = ("could not probe: no local image to run (the Earthly image "
-                                       f"{config['earthly.image']} is not pulled yet, and nothing is pulled "
+                                       f"{earthly_image} is not pulled yet, and nothing is pulled "
                                        "by preflight)")
         else:
             result = engine.probe_privileged(client, image)
             facts.privileged_probe_ran = result.ran
             facts.privileged_allowed = result.allowed
-            facts.privileged_detail = result.detail + ("" if image == config["earthly.image"]
+            facts.privileged_detail = result.detail + ("" if image == earthly_image
                                                        else f" (probed with {image})")
     finally:
         client.close()
 
 
 def _privileged_needed(config: Config) -> bool:
-    return bool(config["earthly.privileged"]) and not config["earthly.buildkit_host"]
+    # earthly.privileged = false without a BuildKit host is refused before preflight (plan.check_earthly_mode).
+    return not config["earthly.buildkit_host"]
 
 
 def _probe_image(client: Any, earthly_image: str) -> str | None:
@@ -275,8 +281,7 @@ def _docker(facts: HostFacts) -> list[Check]:
 
 
 def _privileged(facts: HostFacts, needed: bool) -> Check:
-    hint = ("run on a host that allows privileged containers (root, no restricting security profile), or use a "
-            "remote BuildKit with --buildkit-host tcp://HOST:8372 (Earthly then runs unprivileged)")
+    hint = PRIVILEGED_WAYS_OUT
     if facts.docker_error is not None:
         return Check("privileged", False, needed, "not checked: the daemon is unreachable", hint if needed else "")
     if not facts.privileged_probe_ran:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from edgeforge_ext.config import Config
+    from edgeforge_ext.contract import BuildContract
 
 USER_DATA_TEMPLATE = "user-data.j2"
 ARG_TEMPLATE = "arg.j2"
@@ -246,8 +247,10 @@ def template_source(name: str, template_dir: Path | None) -> Path:
 
 
 def render_all(config: Config, *, pe_version: str | None,
-               k8s_versions: Mapping[str, list[str]] | None) -> Rendered:
-    """Render user-data and .arg and validate both; every problem is listed in one ValidationError."""
+               k8s_versions: Mapping[str, list[str]] | None, contract: BuildContract | None = None) -> Rendered:
+    """Render user-data and .arg and validate both; every problem is listed in one ValidationError.
+
+    With the checkout's `contract`, .arg is checked against its Earthfile (declared ARGs, defaults)."""
     import edgeforge_ext.argfile as argfile
     import edgeforge_ext.userdata as userdata
 
@@ -261,7 +264,7 @@ def render_all(config: Config, *, pe_version: str | None,
                 warnings.append(f"{template_dir} has no {name}: using the packaged one")
 
     values = argfile.arg_values(config, pe_version=pe_version, k8s_versions=k8s_versions,
-                                problems=problems, warnings=warnings)
+                                problems=problems, warnings=warnings, contract=contract)
     context = userdata.build_context(config, problems=problems, warnings=warnings)
 
     try:

@@ -113,12 +113,10 @@ def read_report(output_dir: Path) -> Report:
     return report
 
 
-def write_os_pack(os_pack: dict[str, Any], output_dir: Path) -> Path:
-    import yaml
-
-    header = ("# Palette BYOOS (edge-native-byoi) OS layer values, written by edgeforge-ext.\n"
-              "# Paste into the OS layer of the cluster profile.\n")
-    text = header + yaml.safe_dump(os_pack, sort_keys=False, default_flow_style=False)
+def write_os_pack(text: str, output_dir: Path) -> Path:
+    """os-pack.yaml: the BYOOS values exactly as the tag's earthly.sh prints them (paste as is)."""
+    header = ("# Palette BYOOS (edge-native-byoi) OS layer values, written by edgeforge-ext as CanvOS's\n"
+              "# earthly.sh prints them. Paste into the OS layer of the cluster profile.\n")
     path = output_dir / OS_PACK_NAME
-    atomic_write(path, text.encode())
+    atomic_write(path, (header + text).encode())
     return path

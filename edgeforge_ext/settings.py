@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_CANVOS_URL = "https://github.com/spectrocloud/CanvOS.git"
-# The Earthly image upstream CanvOS pins in earthly.sh (EARTHLY_VERSION=v0.8.15).
+# The Earthly image CanvOS v4.5.3+ pins in earthly.sh (EARTHLY_VERSION=v0.8.15): used only when the
+# checkout's earthly.sh names none (the checked-out tag's own choice wins, see earthly_script.py).
 DEFAULT_EARTHLY_IMAGE = "us-docker.pkg.dev/palette-images/third-party/edge/earthly/earthly:v0.8.15"
 
 ARCHES = ("amd64", "arm64")
@@ -67,6 +68,13 @@ KEYS: tuple[Key, ...] = (
     _k("build.base_image", "str", "", "BASE_IMAGE (required for FIPS, RHEL, STIG builds)"),
     _k("build.cluster_config", "str", "spc.tgz", "CLUSTERCONFIG: cluster definition tgz"),
     _k("build.edge_custom_config", "str", ".edge-custom-config.yaml", "EDGE_CUSTOM_CONFIG"),
+    _k("build.uki", "bool", False, "IS_UKI: a Unified Kernel Image (Secure Boot) ISO; needs the keys "
+       "`earthly.sh +uki-genkey` makes in secure-boot/"),
+    _k("build.allow_unlisted_k8s_version", "bool", False,
+       "build a K8S_VERSION the checkout's k8s_version.json does not list (CanvOS does not check it)"),
+    _k("build.ubuntu_pro_key_file", "path", "", "file holding the Ubuntu Pro token (or EDGEFORGE_UBUNTU_PRO_KEY)"),
+    _k("build.ca_certs", "list", [], "PEM files the build trusts (a TLS-intercepting proxy's CA), given to CanvOS "
+       "the way the checked-out tag takes them: certs/ or PROXY_CERT_PATH"),
     _k("registry.domain", "str", "", "the private external registry written into user-data"),
     _k("registry.username", "str", "", "external registry user name"),
     _k("registry.password_file", "path", "", "file holding the external registry password"),
@@ -94,8 +102,11 @@ KEYS: tuple[Key, ...] = (
     _k("render.template_dir", "path", "", "your own templates (same variables as templates/)"),
     _k("render.extra_user_data", "path", "", "a YAML file merged into user-data (its keys win)"),
     _k("render.keep_user_data", "bool", False, "keep user-data in the checkout after the build"),
-    _k("earthly.image", "str", DEFAULT_EARTHLY_IMAGE, "the Earthly image"),
+    _k("earthly.image", "str", "", "the Earthly image (default: the one the checkout's earthly.sh pins)"),
     _k("earthly.buildkit_host", "str", "", "remote BuildKit (tcp://host:8372): Earthly runs unprivileged"),
+    _k("earthly.buildkit_tls_ca", "path", "", "CA of the remote BuildKit (mTLS, with tls_cert and tls_key)"),
+    _k("earthly.buildkit_tls_cert", "path", "", "client certificate for the remote BuildKit (mTLS)"),
+    _k("earthly.buildkit_tls_key", "path", "", "client key for the remote BuildKit (mTLS)"),
     _k("earthly.privileged", "bool", True, "run the Earthly container privileged (local BuildKit)"),
     _k("output.dir", "path", "", "where the ISO, log and report go (default: WORKDIR/output)"),
     _k("push.enabled", "bool", True, "push provider images after the build"),
@@ -125,6 +136,7 @@ VARIANT_KEYS: dict[str, str] = {
     "update_kernel": "build.update_kernel",
     "base_image": "build.base_image",
     "image_repo": "build.image_repo",
+    "uki": "build.uki",
     "target": "build.target",
     "extra_args": "build.extra_args",
 }
@@ -137,4 +149,5 @@ NETWORK_KEYS = ("interface", "type", "ip", "mask", "gateway", "nameserver")
 # Secrets: never flags with a value. Env names are part of the CLI contract (CLI.md).
 ENV_REGISTRY_PASSWORD = "EDGEFORGE_REGISTRY_PASSWORD"
 ENV_EDGE_HOST_TOKEN = "EDGEFORGE_EDGE_HOST_TOKEN"
-SECRET_ENV = (ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN)
+ENV_UBUNTU_PRO_KEY = "EDGEFORGE_UBUNTU_PRO_KEY"
+SECRET_ENV = (ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN, ENV_UBUNTU_PRO_KEY)

@@ -120,26 +120,20 @@ def _show_plans(config: Any, nightly: Any, as_json: bool) -> None:
 
 def _show_plan(config: Any, as_json: bool) -> None:
     from edgeforge_ext import console
-    from edgeforge_ext.build_view import earthly_commands, plan_source, print_plan
-    from edgeforge_ext.plan import make_plan, plan_as_json
+    from edgeforge_ext.build_view import checked_plan, plan_json, print_plan
 
-    the_plan = make_plan(config, plan_source(config))
+    the_plan = checked_plan(config)
     if as_json:
-        console.print_json(plan_as_json(the_plan, earthly_commands(the_plan)))
+        console.print_json(plan_json(the_plan, config))
     else:
         print_plan(the_plan, config)
 
 
 def _show_plans_json(configs: list[Any]) -> None:
     from edgeforge_ext import console
-    from edgeforge_ext.build_view import earthly_commands, plan_source
-    from edgeforge_ext.plan import make_plan, plan_as_json
+    from edgeforge_ext.build_view import checked_plan, plan_json
 
-    plans = {}
-    for config in configs:
-        the_plan = make_plan(config, plan_source(config))
-        plans[config.variant] = plan_as_json(the_plan, earthly_commands(the_plan))
-    console.print_json({"variants": plans})
+    console.print_json({"variants": {config.variant: plan_json(checked_plan(config), config) for config in configs}})
 
 
 def push(
@@ -199,11 +193,12 @@ def clean(
     client = engine.client()
     try:
         from edgeforge_ext.earthly import CACHE_VOLUME, cache_volume
+        from edgeforge_ext.earthly_inputs import configured_image
 
         summary = engine.remove_managed(
             client,
             workdir=None if every_workdir else str(config.workdir),
-            earthly_image=str(config["earthly.image"]) if images else None,
+            earthly_image=configured_image(config) if images else None,
             volume_prefix=CACHE_VOLUME if every_workdir else cache_volume(config.workdir),
         ).as_dict()
     finally:

@@ -74,6 +74,10 @@ BUILD_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec("all_k8s_versions", "build.all_k8s_versions", bool | None,
              typer.Option(None, "--all-k8s-versions", help="build every version in k8s_version.json "
                           "(2-5 GB each)", show_default=False)),
+    FlagSpec("allow_unlisted_k8s_version", "build.allow_unlisted_k8s_version", bool | None,
+             typer.Option(None, "--allow-unlisted-k8s-version", show_default=False,
+                          help="build a --k8s-version the checkout's k8s_version.json does not list (CanvOS "
+                          "itself does not check it; the provider may not support it)")),
     FlagSpec("custom_tag", "build.custom_tag", str | None,
              _opt("--custom-tag", help="CUSTOM_TAG, the end of the image tags: lower-case letters and digits "
                   "(default demo)")),
@@ -89,8 +93,21 @@ BUILD_FLAGS: tuple[FlagSpec, ...] = (
              _opt("--target", help="what to build: all (default: ISO and provider images), iso, "
                   "provider-images")),
     FlagSpec("build_arg", "build.extra_args", list[str] | None,
-             _opt("--build-arg", help="extra KEY=VALUE for .arg (repeatable)", metavar="KEY=VALUE"),
+             _opt("--build-arg", help="extra KEY=VALUE for .arg (repeatable); KEY must be an ARG the checkout's "
+                  "Earthfile declares", metavar="KEY=VALUE"),
              _pairs("--build-arg")),
+    FlagSpec("uki", "build.uki", bool | None,
+             typer.Option(None, "--uki", show_default=False,
+                          help="IS_UKI=true: a Secure Boot (Unified Kernel Image) ISO; needs the keys of "
+                          "`./earthly.sh +uki-genkey` in the checkout's secure-boot/")),
+    FlagSpec("ubuntu_pro_key_file", "build.ubuntu_pro_key_file", Path | None,
+             _opt("--ubuntu-pro-key-file", help="file holding the Ubuntu Pro token (or EDGEFORGE_UBUNTU_PRO_KEY); "
+                  "passed as the checked-out CanvOS tag takes it, never in argv or a container's environment",
+                  metavar="FILE")),
+    FlagSpec("ca_cert", "build.ca_certs", list[str] | None,
+             _opt("--ca-cert", help="a PEM CA certificate the build trusts, e.g. a TLS-intercepting proxy's "
+                  "(repeatable; certs/ or PROXY_CERT_PATH, as the CanvOS tag takes it)", metavar="FILE"),
+             _list_or_none),
     FlagSpec("registry", "registry.domain", str | None,
              _opt("--registry", help="private external registry for user-data, e.g. 10.10.254.254:8000/spectro-images",
                   metavar="DOMAIN")),
@@ -122,11 +139,17 @@ BUILD_FLAGS: tuple[FlagSpec, ...] = (
              _opt("--extra-user-data", help="a YAML file merged into user-data (its keys win; conflicts are "
                   "reported)", metavar="FILE")),
     FlagSpec("earthly_image", "earthly.image", str | None,
-             _opt("--earthly-image", help="the Earthly image to run (default: the one upstream CanvOS pins)",
-                  metavar="IMAGE")),
+             _opt("--earthly-image", help="the Earthly image to run (default: the one the checked-out CanvOS "
+                  "earthly.sh pins)", metavar="IMAGE")),
     FlagSpec("buildkit_host", "earthly.buildkit_host", str | None,
-             _opt("--buildkit-host", help="remote BuildKit, tcp://HOST:8372 (Earthly then runs unprivileged)",
-                  metavar="URL")),
+             _opt("--buildkit-host", help="remote BuildKit, tcp://HOST:8372 (Earthly then runs unprivileged; "
+                  "plain TCP unless --buildkit-tls-* are given)", metavar="URL")),
+    FlagSpec("buildkit_tls_ca", "earthly.buildkit_tls_ca", Path | None,
+             _opt("--buildkit-tls-ca", help="CA certificate of an mTLS remote BuildKit", metavar="FILE")),
+    FlagSpec("buildkit_tls_cert", "earthly.buildkit_tls_cert", Path | None,
+             _opt("--buildkit-tls-cert", help="client certificate for an mTLS remote BuildKit", metavar="FILE")),
+    FlagSpec("buildkit_tls_key", "earthly.buildkit_tls_key", Path | None,
+             _opt("--buildkit-tls-key", help="client key for an mTLS remote BuildKit", metavar="FILE")),
     FlagSpec("output", "output.dir", Path | None,
              _opt("--output", help="output directory for the ISO, log and report (default: WORKDIR/output); "
                   "for render: where user-data and .arg go; for push: the build to push again", metavar="DIR")),

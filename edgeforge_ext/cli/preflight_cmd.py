@@ -9,7 +9,8 @@ import typer
 from edgeforge_ext.cli.common import BUILD_FLAGS, load, wants_json, with_flags
 
 _FLAGS = tuple(s for s in BUILD_FLAGS if s.key in ("build.arch", "build.k8s_versions", "earthly.image",
-                                                  "earthly.buildkit_host"))
+                                                  "earthly.buildkit_host", "earthly.buildkit_tls_ca",
+                                                  "earthly.buildkit_tls_cert", "earthly.buildkit_tls_key"))
 
 
 def preflight(
@@ -28,6 +29,9 @@ def preflight(
     from edgeforge_ext.preflight_view import print_checks
 
     config = load(ctx, flags)
+    from edgeforge_ext.plan import check_earthly_mode
+
+    check_earthly_mode(config)  # earthly.privileged = false without a BuildKit host cannot build (exit 6)
     checks = run_preflight(config, provider_images=max(1, len(config["build.k8s_versions"])))
     if wants_json(ctx, json_out):
         console.print_json({"ok": all(c.ok or not c.required for c in checks),

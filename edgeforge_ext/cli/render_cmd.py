@@ -31,18 +31,19 @@ def render(
 
     pe_version: str | None = None
     k8s_versions: dict[str, list[str]] | None = None
+    contract = None
     if config.checkout_dir.is_dir():
         from edgeforge_ext import canvos
 
         facts = canvos.read_facts(config.checkout_dir)
-        pe_version, k8s_versions = facts.pe_version or None, facts.k8s_versions
+        pe_version, k8s_versions, contract = facts.pe_version or None, facts.k8s_versions, facts.contract
     # Only the flag counts here: output.dir from a config file names where ISOs go, not user-data.
     dest = Path(flags["output.dir"]) if flags.get("output.dir") else config.checkout_dir
     if not dest.is_dir() and dest == config.checkout_dir:
         raise UsageError(f"no CanvOS checkout at {dest}",
                          hint="run `edgeforge-ext checkout` first, or pass --output DIR")
 
-    rendered = render_all(config, pe_version=pe_version, k8s_versions=k8s_versions)
+    rendered = render_all(config, pe_version=pe_version, k8s_versions=k8s_versions, contract=contract)
     user_data, arg = write_rendered(rendered, dest)
     for warning in rendered.warnings:
         console.warn(warning)

@@ -122,7 +122,9 @@ def test_tricky_values_read_back_unchanged_by_bash_and_godotenv(tmp_path: Path) 
     _, arg = write_rendered(rendered, tmp_path / "out")
     assert read_with_bash(arg, list(rendered.arg_values)) == rendered.arg_values
     assert read_like_godotenv(arg.read_text()) == rendered.arg_values
-    assert {k: rendered.arg_values[k] for k in extra} == extra
+    # An empty value is never written: Earthly would let it erase the Earthfile's default.
+    assert {k: rendered.arg_values[k] for k in extra if extra[k]} == {k: v for k, v in extra.items() if v}
+    assert "X0" not in rendered.arg_values and "\nX0=" not in rendered.arg_text
 
 
 # Every Unicode text (lone surrogates are not text); a few ASCII specials made likely.
@@ -158,10 +160,13 @@ def test_every_build_value_is_written_explicitly_and_no_secret(tmp_path: Path) -
                  build__image_registry="10.0.0.5:5000/edge", build__fips_enabled=True,
                  build__base_image="quay.io/kairos/ubuntu:22.04")
     rendered = render_all(config, pe_version="v4.9.21", k8s_versions=K8S)
+    # No empty value (the proxies are unset): Earthly would let `HTTP_PROXY=` override the Earthfile.
     assert list(rendered.arg_values) == [
         "ARCH", "IMAGE_REGISTRY", "IMAGE_REPO", "OS_DISTRIBUTION", "OS_VERSION", "K8S_DISTRIBUTION",
-        "K8S_VERSION", "CUSTOM_TAG", "ISO_NAME", "PE_VERSION", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-        "UPDATE_KERNEL", "CIS_HARDENING", "FIPS_ENABLED", "BASE_IMAGE", "CLUSTERCONFIG", "EDGE_CUSTOM_CONFIG"]
+        "K8S_VERSION", "CUSTOM_TAG", "ISO_NAME", "PE_VERSION",
+        "UPDATE_KERNEL", "CIS_HARDENING", "FIPS_ENABLED", "IS_UKI", "BASE_IMAGE", "CLUSTERCONFIG",
+        "EDGE_CUSTOM_CONFIG"]
+    assert not any(line.endswith("=") for line in rendered.arg_text.splitlines())
     values = rendered.arg_values
     assert values["K8S_VERSION"] == "1.31.6"  # the first; the build passes each one explicitly
     assert (values["IMAGE_REGISTRY"], values["IMAGE_REPO"], values["PE_VERSION"]) == (
@@ -189,9 +194,11 @@ def details(config: Any, k8s: Any = K8S) -> list[str]:
 
 def test_k8s_version_not_listed_names_the_nearest(tmp_path: Path) -> None:
     assert details(cfg(tmp_path, build__k8s_versions=["1.30.11"])) == [
-        ".arg K8S_VERSION: 1.30.11 is not in k8s_version.json for k3s (nearest: 1.29.14, 1.30.10, 1.31.6)"]
+        ".arg K8S_VERSION: 1.30.11 is not in k8s_version.json for k3s (nearest: 1.29.14, 1.30.10, 1.31.6); "
+        "--allow-unlisted-k8s-version builds it anyway"]
     assert details(cfg(tmp_path, build__k8s_versions=["1.30.5"], build__k8s_distribution="kubeadm")) == [
-        ".arg K8S_VERSION: the checkout's k8s_version.json lists no versions for kubeadm"]
+        ".arg K8S_VERSION: the checkout's k8s_version.json lists no versions for kubeadm; "
+        "--allow-unlisted-k8s-version builds it anyway"]
     assert details(cfg(tmp_path, build__k8s_versions=["v1.30.10-k3s1"])) == [
         ".arg K8S_VERSION: 'v1.30.10-k3s1' is not x.y.z (no k3s1/rke2r1 suffix)"]
     assert nearest_versions("1.32.0", K8S["k3s"], 2) == ["1.31.6", "1.32.3"]

@@ -17,14 +17,24 @@ def test_build_args_come_after_the_target():
     assert cmd == ["--allow-privileged", "+iso", "--PE_VERSION=v4.9.21", "--ARCH=amd64"]
 
 
-def test_allow_privileged_only_when_privileged_and_push_is_a_flag():
-    assert earthly_command("+build-all-images", {"K8S_VERSION": "1.30.10"}, privileged=False, push=True) == [
-        "--push", "+build-all-images", "--K8S_VERSION=1.30.10"]
+def test_allow_privileged_is_always_given_and_push_is_a_flag():
+    # Earthly grants `RUN --privileged` only with --allow-privileged, also with a remote BuildKit
+    # (earthly.sh passes it in every mode; CanvOS main has such steps).
+    assert earthly_command("+build-all-images", {"K8S_VERSION": "1.30.10"}, push=True) == [
+        "--allow-privileged", "--push", "+build-all-images", "--K8S_VERSION=1.30.10"]
+
+
+def test_secrets_travel_as_files_and_the_private_arg_file_as_a_path():
+    cmd = earthly_command("iso", {"PE_VERSION": "v4.10.0"},
+                          secret_files={"UBUNTU_PRO_KEY": "/run/edgeforge/secrets/UBUNTU_PRO_KEY"},
+                          arg_file="/run/edgeforge/arg")
+    assert cmd == ["--arg-file-path=/run/edgeforge/arg", "--allow-privileged", "--secret-file",
+                   "UBUNTU_PRO_KEY=/run/edgeforge/secrets/UBUNTU_PRO_KEY", "+iso", "--PE_VERSION=v4.10.0"]
 
 
 def test_values_with_spaces_stay_one_argument():
-    cmd = earthly_command("iso", {"CUSTOM_TAG": "a b"}, privileged=False)
-    assert cmd == ["+iso", "--CUSTOM_TAG=a b"]
+    cmd = earthly_command("iso", {"CUSTOM_TAG": "a b"})
+    assert cmd == ["--allow-privileged", "+iso", "--CUSTOM_TAG=a b"]
 
 
 @pytest.mark.parametrize("bad", [{"": "x"}, {"A=B": "x"}, {"-X": "y"}])
@@ -98,10 +108,11 @@ def test_certs_are_mounted_read_only_and_the_entrypoint_trusts_them(tmp_path: Pa
     assert spec.entrypoint == ["/workspace/earthly-entrypoint.sh"]
 
 
-def test_no_entrypoint_override_when_the_checkout_has_none(tmp_path: Path):
+def test_without_the_checkouts_entrypoint_the_image_entrypoint_runs_after_update_ca_certificates(tmp_path: Path):
     co = _checkout(tmp_path, certs=["corp-ca.crt"], entrypoint=False)
     spec = _spec(tmp_path, checkout=co)
-    assert spec.entrypoint is None
+    assert spec.entrypoint is not None and spec.entrypoint[:2] == ["/bin/sh", "-c"]
+    assert "update-ca-certificates" in spec.entrypoint[2] and spec.entrypoint[3:] == ["/usr/bin/earthly-entrypoint.sh"]
     assert any(m.target == "/usr/local/share/ca-certificates" for m in spec.mounts)
 
 
@@ -124,3 +135,70 @@ def test_a_secret_in_env_or_command_is_detected(tmp_path: Path):
     assert not spec.leaks(Redactor([pw]))
     spec.env["REGISTRY_PASSWORD"] = pw.reveal()
     assert spec.leaks(Redactor([pw]))
+
+
+def test_remote_buildkit_without_certificates_turns_client_tls_off(tmp_path: Path):
+    # Earthly's client speaks TLS to a tcp:// BuildKit unless its config says tls_enabled: false
+    # (config/config.go ~158, init_frontend.go ~36-51); BUILDKIT_TLS_ENABLED is the daemon's.
+    spec = _spec(tmp_path, buildkit_host="tcp://10.0.0.5:8372")
+    assert spec.env["GLOBAL_CONFIG"] == "{disable_analytics: true, tls_enabled: false}"
+    assert "BUILDKIT_TLS_ENABLED" not in spec.env
+    assert "--allow-privileged" in earthly_command("iso", {})  # privileged RUN steps need it in every mode
+
+
+def test_remote_buildkit_with_mtls_mounts_the_files_where_earthly_looks(tmp_path: Path):
+    from edgeforge_ext.earthly import BuildkitTls
+
+    files = {n: tmp_path / f"{n}.pem" for n in ("ca", "cert", "key")}
+    for path in files.values():
+        path.write_text("pem")
+    spec = _spec(tmp_path, buildkit_host="tcp://bk:8372", tls=BuildkitTls(files["ca"], files["cert"], files["key"]))
+    assert spec.env["GLOBAL_CONFIG"] == "{disable_analytics: true}"  # TLS stays on (Earthly's default)
+    mounted = {m.target: m for m in spec.mounts}
+    for target, name in (("ca_cert.pem", "ca"), ("earthly_cert.pem", "cert"), ("earthly_key.pem", "key")):
+        mount = mounted[f"/root/.earthly/certs/{target}"]
+        assert mount.read_only and mount.source == str(files[name])
+
+
+def test_the_users_docker_config_is_mounted_read_only(tmp_path: Path):
+    from edgeforge_ext.earthly import docker_config_file
+
+    home = tmp_path / "home"
+    assert docker_config_file({}, home=home) is None
+    (home / ".docker").mkdir(parents=True)
+    (home / ".docker" / "config.json").write_text("{}")
+    found = docker_config_file({}, home=home)
+    assert found == home / ".docker" / "config.json"
+    custom = tmp_path / "dc"
+    custom.mkdir()
+    (custom / "config.json").write_text("{}")
+    assert docker_config_file({"DOCKER_CONFIG": str(custom)}, home=home) == custom / "config.json"
+    spec = _spec(tmp_path, docker_config=found)
+    mount = next(m for m in spec.mounts if m.target == "/root/.docker/config.json")
+    assert mount.read_only and mount.source == str(found)
+
+
+def test_earthly_build_args_pass_through(tmp_path: Path):
+    assert _spec(tmp_path, earthly_build_args="A=1,B=2").env["EARTHLY_BUILD_ARGS"] == "A=1,B=2"
+    assert "EARTHLY_BUILD_ARGS" not in _spec(tmp_path).env
+
+
+def test_private_directory_is_mounted_and_its_env_sourced_not_inspected(tmp_path: Path):
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "env").write_text("HTTPS_PROXY='http://u:pw@p:3128'\n")
+    spec = _spec(tmp_path, private_dir=private)
+    mount = next(m for m in spec.mounts if m.target == "/run/edgeforge")
+    assert mount.read_only and mount.source == str(private)
+    assert spec.entrypoint is not None and spec.entrypoint[:2] == ["/bin/sh", "-c"]
+    assert ". /run/edgeforge/env" in spec.entrypoint[2] and spec.entrypoint[-1] == "/usr/bin/earthly-entrypoint.sh"
+    assert "pw" not in " ".join([*spec.entrypoint, *spec.command, *spec.env.values()])
+
+
+def test_v4_4_proxy_cert_path_mechanism(tmp_path: Path):
+    co = _checkout(tmp_path, entrypoint=False)
+    (co / "sc.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    spec = _spec(tmp_path, checkout=co, cert_mechanism="proxy-cert-path")
+    mount = next(m for m in spec.mounts if m.target == "/usr/local/share/ca-certificates/sc.crt")
+    assert mount.read_only
+    assert spec.entrypoint is not None and "update-ca-certificates" in spec.entrypoint[2]

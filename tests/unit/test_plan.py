@@ -94,14 +94,20 @@ def test_target_missing_from_the_earthfile(tmp_path):
         make_plan(cfg(tmp_path, **{"build.k8s_versions": ["1.32.3"]}), source(targets=("iso",)))
 
 
-def test_os_pack_values(tmp_path):
+def test_os_pack_values_have_earthly_sh_flat_dotted_keys(tmp_path):
+    # earthly.sh print_os_pack: `options:` with `system.registry: …` (flat keys), not nested maps.
     c = cfg(tmp_path, **{"build.k8s_versions": ["1.32.3"], "build.image_registry": "reg.io/edge",
                          "build.custom_tag": "night"})
-    system = make_plan(c, source()).os_pack["options"]["system"]
-    assert system["registry"] == "reg.io/edge" and system["repo"] == "ubuntu"
-    assert system["peVersion"] == "v4.9.21" and system["customTag"] == "night"
-    assert system["k8sDistribution"] == "k3s" and system["osName"] == "ubuntu" and system["osVersion"] == "22.04"
-    assert system["uri"].endswith("peVersion}}-{{.spectro.pack.edge-native-byoi.options.system.customTag}}")
+    plan = make_plan(c, source())
+    options = plan.os_pack["options"]
+    assert options["system.registry"] == "reg.io/edge" and options["system.repo"] == "ubuntu"
+    assert options["system.peVersion"] == "v4.9.21" and options["system.customTag"] == "night"
+    assert options["system.k8sDistribution"] == "k3s" and options["system.osName"] == "ubuntu"
+    assert options["system.osVersion"] == "22.04"  # a string: it is a version, not the float 22.04
+    assert options["system.uri"].endswith("peVersion }}-{{ .spectro.pack.edge-native-byoi.options.system.customTag }}")
+    assert plan.os_pack["pack"]["content"]["images"] == [
+        {"image": "{{.spectro.pack.edge-native-byoi.options.system.uri}}"}]
+    assert "  system.osVersion: 22.04\n" in plan.os_pack_text and "system:\n" not in plan.os_pack_text
 
 
 def test_unknown_pe_version_needs_a_checkout(tmp_path):

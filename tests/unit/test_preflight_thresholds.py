@@ -87,13 +87,15 @@ def test_unreachable_docker(tmp_path):
     assert not c["docker_version"].ok
 
 
-def test_privileged_required_only_for_privileged_earthly(tmp_path):
+def test_privileged_required_unless_buildkit_runs_elsewhere(tmp_path):
     host = good_host(privileged_allowed=False, privileged_detail="the daemon refused a privileged container")
     assert not by_name(evaluate(host, cfg(tmp_path)))["privileged"].ok
     remote = by_name(evaluate(host, cfg(tmp_path, flags={"earthly.buildkit_host": "tcp://bk:8372"})))["privileged"]
     assert remote.required is False
+    # earthly.privileged = false without a BuildKit host is refused before preflight runs
+    # (plan.check_earthly_mode, exit 6): Earthly's own BuildKit always needs the privilege.
     unpriv = by_name(evaluate(host, cfg(tmp_path, env={"EDGEFORGE_EARTHLY_PRIVILEGED": "false"})))["privileged"]
-    assert unpriv.required is False
+    assert unpriv.required is True
     raise_if_failed(evaluate(host, cfg(tmp_path, flags={"earthly.buildkit_host": "tcp://bk:8372"})))
 
 
