@@ -29,3 +29,51 @@ def test_skip_and_push_to_take_commas_or_repeats(canvos_repo, tmp_path, capsys):
     plan = json.loads(capsys.readouterr().out)
     assert plan["skip"] == ["preflight", "push", "registry-check"]
     assert plan["push"]["to"] == ["origin", "external"]
+
+
+def test_privileged_false_without_buildkit_is_exit_6_in_preflight_plan_and_build(canvos_repo, tmp_path, capsys,
+                                                                                   monkeypatch):
+    # Earthly's image exits 1 unprivileged without a remote BuildKit (earthly-entrypoint.sh): refuse it
+    # before anything starts, the same way in all three commands, naming both ways out.
+    monkeypatch.setenv("EDGEFORGE_EARTHLY_PRIVILEGED", "false")
+    workdir = tmp_path / "w"
+    common = ["--canvos-url", canvos_repo.url, "--ref", "v4.10.0", "--k8s-version", "1.32.3"]
+    for argv in (["preflight"], ["plan", *common], ["build", *common]):
+        assert run(["--workdir", str(workdir), *argv]) == 6, argv
+        err = capsys.readouterr().err
+        assert "earthly.privileged = false needs a remote BuildKit" in err
+        assert "--buildkit-host" in err and "allows privileged containers" in err
+    assert not workdir.exists()  # nothing was cloned or written
+
+
+def test_plan_fails_like_build_on_an_unlisted_k8s_version(canvos_repo, tmp_path, capsys):
+    # build refused a K8S_VERSION missing from k8s_version.json while plan said nothing.
+    args = ["--workdir", str(tmp_path / "w"), "plan", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
+            "--k8s-version", "1.32.4"]
+    assert run(args) == 5
+    err = capsys.readouterr().err
+    assert "1.32.4 is not in k8s_version.json" in err and "--allow-unlisted-k8s-version" in err
+    assert run([*args, "--allow-unlisted-k8s-version", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["provider_images"][0]["ref"].startswith("ttl.sh/ubuntu:k3s-1.32.4-")
+    assert any("1.32.4 is not in k8s_version.json" in w for w in plan["warnings"])
+
+
+def test_plan_refuses_an_undeclared_build_arg_naming_the_nearest(canvos_repo, tmp_path, capsys):
+    args = ["--workdir", str(tmp_path / "w"), "plan", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
+            "--k8s-version", "1.32.3", "--build-arg", "KAIROS_VERSON=v4.1.0"]
+    assert run(args) == 5
+    err = capsys.readouterr().err
+    assert "declares no ARG KAIROS_VERSON" in err and "nearest declared: KAIROS_VERSION" in err
+
+
+def test_plan_json_shows_what_the_checkout_says(canvos_repo, tmp_path, capsys):
+    args = ["--workdir", str(tmp_path / "w"), "plan", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
+            "--k8s-version", "1.32.3", "--json"]
+    assert run(args) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert "BASE_IMAGE" not in plan["arg_file"] and all(v != "" for v in plan["arg_file"].values())
+    assert plan["arg_file"]["K8S_VERSION"] == "1.32.3"
+    assert "PE_VERSION" in plan["contract"]["args"]["declared"]
+    assert plan["earthly"]["commands"][0][:3] == ["earthly", "--allow-privileged", "+build-all-images"]
+    assert plan["os_pack"]["options"]["system.peVersion"] == "v4.9.21"

@@ -66,7 +66,7 @@ def test_full_build_pushes_where_the_edge_host_pulls(
     assert iso.parent == out and iso.name == "palette-edge-installer.iso"
     assert iso.stat().st_size == report["iso"]["size"]
     assert (out / "palette-edge-installer.iso.sha256").read_text().split()[0] == report["iso"]["sha256"]
-    assert report["os_pack"]["options"]["system"]["peVersion"] == "v4.9.21"
+    assert report["os_pack"]["options"]["system.peVersion"] == "v4.9.21"
     assert "system.uri" in (out / "os-pack.yaml").read_text() or "uri:" in (out / "os-pack.yaml").read_text()
     assert [s["name"] for s in report["steps"]] == ["preflight", "checkout", "render", "validate",
                                                     "registry-check", "earthly", "collect", "push", "report"]

@@ -50,7 +50,7 @@ def _spec(image: str, workdir: Path, checkout: Path, target: str, args: dict[str
           privileged: bool = False, remote: bool = True) -> ContainerSpec:
     return earthly_spec(
         image=image, checkout=checkout,
-        command=earthly_command(target, {"PE_VERSION": "v4.9.21", **args}, privileged=privileged),
+        command=earthly_command(target, {"PE_VERSION": "v4.9.21", **args}),
         privileged=privileged, buildkit_host=STANDIN_BUILDKIT_HOST if remote else None, proxies={},
         workdir=workdir, run_id=uuid.uuid4().hex[:8])
 
