@@ -1,10 +1,11 @@
 """Benchmark: relaying 1,000,000 log lines (~100 MB) with scrubbing, against `docker logs > /dev/null`.
 
-A scratch+busybox container prints the lines (every 1000th holds a known secret) and exits; then,
-alternating, `docker logs <it> > /dev/null` and our relay (engine.log_chunks -> LogRelay with a
-Redactor, writing the scrubbed log to a file and calling a per-line callback) read the same stored
-log. Our side runs in a subprocess so its peak RSS (ru_maxrss) is its own.
-Targets: time ratio <= 1.5, peak RSS < 100 MB.
+A scratch+busybox container prints the lines (every 1000th holds a known secret) and exits. Alternating,
+`docker run <it> > /dev/null` (the docker CLI attaches to the container before starting it) and our
+relay (earthly.run_earthly's path: attach before start -> LogRelay with a Redactor, writing the
+scrubbed log to a file and calling a per-line callback) run the same container. Our side runs in a
+subprocess so its peak RSS (ru_maxrss) is its own.
+Targets: time ratio <= 1.5, peak RSS < 100 MB, every line relayed.
 
     .venv/bin/python bench/log_relay.py [--lines 1000000] [--rounds 2]
 """
@@ -44,33 +45,36 @@ def build_image(c) -> None:  # type: ignore[no-untyped-def]
     c.images.build(fileobj=ctx, custom_context=True, tag=IMAGE, rm=True, pull=False)
 
 
-def make_log_container(c, lines: int):  # type: ignore[no-untyped-def]
-    script = (f"seq 1 {lines} | awk '{{ if ($1 % 1000 == 0) print \"+iso | line \" $1 \" login {SECRET} ok\";"
-              f" else print \"+iso | line \" $1 \" {PAD}\" }}'")
-    ctr = c.containers.run(IMAGE, ["sh", "-c", script], detach=True, labels=LABEL)
-    ctr.wait()
-    return ctr
+def script(lines: int) -> str:
+    return (f"seq 1 {lines} | awk '{{ if ($1 % 1000 == 0) print \"+iso | line \" $1 \" login {SECRET} ok\";"
+            f" else print \"+iso | line \" $1 \" {PAD}\" }}'")
 
 
-def relay_child(container_id: str, log_path: str) -> None:
-    """Runs in a subprocess: relay the container's log, print timing, line count and peak RSS."""
+def relay_child(lines: str, log_path: str) -> None:
+    """Runs in a subprocess: run the container as a build runs Earthly and relay its output; print
+    timing, line count and peak RSS."""
     from edgeforge_ext import engine
+    from edgeforge_ext.engine import ContainerSpec
     from edgeforge_ext.logrelay import LogRelay
     from edgeforge_ext.secrets import Redactor
 
     c = engine.client()
-    ctr = c.containers.get(container_id)
     count = [0]
 
     def on_line(line: str) -> None:  # what a caller does at least: look at each line
         count[0] += 1
 
+    spec = ContainerSpec(image=IMAGE, command=["sh", "-c", script(int(lines))], labels=LABEL, role="bench")
+    attached: list[engine.AttachedOutput] = []
     started = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as sink:
+    with open(log_path, "w", encoding="utf-8") as sink, engine.managed_container(
+            c, spec, on_created=lambda ctr: attached.append(engine.AttachedOutput(c, ctr))) as ctr:
         relay = LogRelay(redactor=Redactor([SECRET]), sink=sink, on_line=on_line, tail_lines=50)
-        for chunk in engine.log_chunks(c, ctr, follow=True):
+        for chunk in attached[0].chunks():
             relay.feed(chunk)
         relay.close()
+        engine.wait_exit(ctr)
+    attached[0].close()
     seconds = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "lines": count[0], "rss_mb": rss_mb, "target": relay.current_target}))
@@ -80,7 +84,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--child", nargs=2, metavar=("CONTAINER", "LOG"))
+    ap.add_argument("--child", nargs=2, metavar=("LINES", "LOG"))
     args = ap.parse_args()
     if args.child:
         relay_child(*args.child)
@@ -90,32 +94,27 @@ def main() -> int:
 
     c = docker.from_env(timeout=300)
     build_image(c)
-    t0 = time.perf_counter()
-    ctr = make_log_container(c, args.lines)
-    print(f"container {ctr.short_id} printed {args.lines} lines in {time.perf_counter() - t0:.1f}s")
     theirs: list[float] = []
     ours: list[dict[str, float]] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="edgeforge-bench-") as tmp:
-            log = Path(tmp) / "edgeforge-build.log"
-            for _ in range(args.rounds):
-                start = time.perf_counter()
-                subprocess.run(["docker", "logs", ctr.id], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               check=True)
-                theirs.append(time.perf_counter() - start)
-                out = subprocess.run([sys.executable, __file__, "--child", ctr.id, str(log)], check=True,
-                                     capture_output=True, text=True).stdout
-                ours.append(json.loads(out.strip().splitlines()[-1]))
-            text = log.read_text()
-            size_mb = len(text.encode()) / 1e6
-            leaked = SECRET in text
-    finally:
-        ctr.remove(force=True)
+    with tempfile.TemporaryDirectory(prefix="edgeforge-bench-") as tmp:
+        log = Path(tmp) / "edgeforge-build.log"
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            subprocess.run(["docker", "run", "--rm", "--label", "io.edgeforge-ext.bench=log_relay", IMAGE, "sh",
+                            "-c", script(args.lines)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=True)
+            theirs.append(time.perf_counter() - start)
+            out = subprocess.run([sys.executable, __file__, "--child", str(args.lines), str(log)], check=True,
+                                 capture_output=True, text=True).stdout
+            ours.append(json.loads(out.strip().splitlines()[-1]))
+        text = log.read_text()
+        size_mb = len(text.encode()) / 1e6
+        leaked = SECRET in text
     best_theirs = min(theirs)
     best_ours = min(r["seconds"] for r in ours)
     rss = max(r["rss_mb"] for r in ours)
     ratio = best_ours / best_theirs
-    print(f"docker logs > /dev/null : {', '.join(f'{t:.2f}s' for t in theirs)} (best {best_theirs:.2f}s)")
+    print(f"docker run > /dev/null  : {', '.join(f'{t:.2f}s' for t in theirs)} (best {best_theirs:.2f}s)")
     ours_times = ", ".join(f"{r['seconds']:.2f}s" for r in ours)
     print(f"edgeforge relay         : {ours_times} (best {best_ours:.2f}s), "
           f"{int(ours[-1]['lines'])} lines, {size_mb:.0f} MB log, secret in log: {leaked}")

@@ -244,13 +244,20 @@ def run_earthly(
     engine.ensure_image(c, spec.image, what="Earthly image", hint=IMAGE_HINT)
     started = time.monotonic()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a", encoding="utf-8") as sink, \
-            engine.managed_container(c, spec, redactor=redactor) as container:
-        relay = LogRelay(redactor=redactor, sink=sink, on_line=on_line, tail_lines=tail_lines)
-        for chunk in engine.log_chunks(c, container, follow=True):
-            relay.feed(chunk)
-        relay.close()
-        code = engine.wait_exit(container)
+    attached: list[engine.AttachedOutput] = []
+    try:
+        with log_path.open("a", encoding="utf-8") as sink, \
+                engine.managed_container(c, spec, redactor=redactor,
+                                         on_created=lambda ctr: attached.append(engine.AttachedOutput(c, ctr))
+                                         ) as container:
+            relay = LogRelay(redactor=redactor, sink=sink, on_line=on_line, tail_lines=tail_lines)
+            for chunk in attached[0].chunks():
+                relay.feed(chunk)
+            relay.close()
+            code = engine.wait_exit(container)
+    finally:
+        for output in attached:
+            output.close()
     return EarthlyResult(code, list(relay.tail), relay.current_target, time.monotonic() - started, relay.lines)
 
 
