@@ -16,7 +16,6 @@ import json
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ _RELEASE = re.compile(r"^v?\d+(?:\.\d+)*$")
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@'\"]*(?:@[^\s/@'\"]*)*@")
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _PE_VERSION = re.compile(r"^ARG\s+(?:--global\s+)?PE_VERSION=\s*[\"']?([^\s\"']*)", re.MULTILINE)
-_STAGING_MAX_AGE = 24 * 3600
 # No prompts (a CI job would hang), and messages in English so they can be shortened reliably.
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANGUAGE": "C"}
 
@@ -243,8 +241,28 @@ def _fetch(g: Any, url: str, *, as_process: bool = False) -> Any:
     """One fetch: branches into origin/*, every tag (moved tags follow upstream)."""
     # Not --quiet: its report of moved refs is how _fetch_concurrently knows whether refs changed.
     remote, env = git_transport(url)
-    return g.fetch("--tags", "--force", remote, "+refs/heads/*:refs/remotes/origin/*",
-                   as_process=as_process, env=env or None)
+    proc = g.fetch("--tags", "--force", remote, "+refs/heads/*:refs/remotes/origin/*",
+                   as_process=True, env=env or None)
+    return proc if as_process else _finish_git(proc)
+
+
+def _finish_git(proc: Any) -> str:
+    """Wait for a git process started with as_process; on Ctrl-C or SIGTERM (KeyboardInterrupt here) kill
+    it first, so it never outlives us writing into a staging directory we are removing."""
+    try:
+        said = proc.proc.stderr.read() if proc.proc is not None and proc.proc.stderr else b""
+        proc.wait(stderr=said)
+        return said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+    except BaseException:
+        _kill(proc)
+        raise
+
+
+def _kill(proc: Any) -> None:
+    child = getattr(proc, "proc", None)
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait()
 
 
 @dataclass(frozen=True)
@@ -348,37 +366,37 @@ def _fetch_concurrently(g: Any, path: Path,
     try:
         status = _status(g)
         refs = _local_refs(g)
+    except BaseException as exc:
+        _kill(fetch)
+        if isinstance(exc, git.exc.GitCommandError):
+            raise _broken(path, exc) from None
+        raise
+    try:
+        said = _finish_git(fetch)
+        fetch_error = ""
     except git.exc.GitCommandError as exc:
-        fetch.proc.kill()
-        raise _broken(path, exc) from None
-    finally:
-        said = fetch.proc.stderr.read() if fetch.proc is not None and fetch.proc.stderr else b""
-        try:
-            fetch.wait(stderr=said)
-            fetch_error = ""
-        except git.exc.GitCommandError as exc:
-            fetch_error = _git_message(exc, url)
+        said, fetch_error = "", _git_message(exc, url)
     if said.strip() and not fetch_error:
         with _git_errors(f"could not read the refs of {path}", url):
             refs = _local_refs(g)
     return status, refs, fetch_error
 
 
-def _remove_stale_staging(path: Path) -> None:
-    """Staging directories of clones killed hard (older than a day) are ours to remove."""
-    cutoff = time.time() - _STAGING_MAX_AGE
+def remove_stale_staging(path: Path) -> list[Path]:
+    """Staging directories of clones killed hard (kill -9) beside the checkout `path`. The caller holds
+    the work-directory lock, so no other run is cloning there: every one is a leftover."""
+    removed = []
     for stale in path.parent.glob(f".{path.name}.staging-*"):
-        try:
-            if stale.is_dir() and stale.stat().st_mtime < cutoff:
-                shutil.rmtree(stale, ignore_errors=True)
-        except OSError:
-            continue
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+    return removed
 
 
 def _clone(url: str, ref: str, path: Path) -> tuple[str | None, str, dict[str, str]]:
     """Clone into a staging directory beside `path`, check out `ref`, rename into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(path)
+    remove_stale_staging(path)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
     try:
         g = _git(staging)

@@ -99,7 +99,7 @@ def selected(config: Config, options: NightlyOptions) -> list[str | None]:
 def run_builds(config: Config, options: NightlyOptions, build: BuildOptions) -> Summary:
     """Build every selected variant; raise the build's own error for one build, VariantsFailed for several."""
     from edgeforge_ext.locking import workdir_lock
-    from edgeforge_ext.pipeline import sigterm_as_interrupt
+    from edgeforge_ext.signals import sigterm_as_interrupt
 
     names = selected(config, options)
     lock = lockfile.read_lock(lockfile.lock_path(config)) if options.locked else None

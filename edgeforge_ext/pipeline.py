@@ -6,14 +6,12 @@ step itself (containers are context managers); Ctrl-C and SIGTERM become `Interr
 
 from __future__ import annotations
 
-import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from edgeforge_ext import console
@@ -39,24 +37,7 @@ from edgeforge_ext.report import (
 )
 from edgeforge_ext.secrets import Redactor
 from edgeforge_ext.settings import STEPS
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI cancel, systemd stop) takes the same clean path as Ctrl-C."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+from edgeforge_ext.signals import sigterm_as_interrupt
 
 
 def source_from_facts(facts: Any) -> Source:
@@ -313,6 +294,7 @@ class Pipeline:
         checkout = self.config.checkout_dir
         public_arg = self._public_arg_text()
         try:
+            self._clear_leftovers(client, plan)
             with earthly_inputs(self.config, plan, public_arg) as inputs:
                 for i, run in enumerate(plan.runs, 1):
                     spec = inputs.spec(run, f"{self.run_id}-{i}")
@@ -337,6 +319,26 @@ class Pipeline:
                         )
         finally:
             client.close()
+
+    def _clear_leftovers(self, client: Any, plan: Plan) -> None:
+        """What an earlier run on this work directory left when it was killed hard (kill -9, a power
+        cut): its Earthly container may still be building and would later re-tag images or drop an ISO
+        into build/; an old ISO there would pass for this build's. The work-directory lock is held, so
+        every labelled container of this work directory is such a leftover."""
+        from edgeforge_ext import engine
+
+        left = engine.remove_managed(client, str(self.config.workdir), volumes=False)
+        if left.containers:
+            console.warn(f"stopped and removed {len(left.containers)} container(s) an earlier run on "
+                         f"{self.config.workdir} left running: {', '.join(left.containers)}")
+        if plan.iso_file:
+            built = self.config.checkout_dir / "build" / plan.iso_file
+            for stale in (built, built.with_name(built.name + ".sha256")):
+                try:
+                    stale.unlink(missing_ok=True)
+                except OSError as exc:  # root-owned from a run that could not hand it back
+                    raise ArtifactError(f"cannot remove the old {stale} before building: {exc.strerror}",
+                                        hint="remove it (sudo rm) and build again") from None
 
     def _public_arg_text(self) -> str:
         """The .arg Earthly would read from the checkout: the rendered one, or with --skip render the

@@ -153,7 +153,10 @@ def run(argv: list[str] | None = None) -> int:
     try:
         root_only = all(a.startswith("-") for a in args)
         command = _root_only_command() if root_only else _click_command()
-        result = command.main(args=args, prog_name="edgeforge-ext", standalone_mode=False)
+        from edgeforge_ext.signals import sigterm_as_interrupt
+
+        with sigterm_as_interrupt():
+            result = command.main(args=args, prog_name="edgeforge-ext", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -203,6 +203,7 @@ def clean(
         ).as_dict()
     finally:
         client.close()
+    summary["staging"] = _remove_staging(config)
     if wants_json(ctx, json_out):
         console.print_json(summary)
     else:
@@ -211,6 +212,22 @@ def clean(
                 console.info(f"{kind}: {name}")
         if not any(summary.values()):
             console.info("nothing to remove")
+
+
+def _remove_staging(config: Any) -> list[str]:
+    """Half-made clones a killed checkout left beside CanvOS/ (only when no run holds the work directory)."""
+    from edgeforge_ext import canvos, console
+    from edgeforge_ext.errors import UsageError
+    from edgeforge_ext.locking import workdir_lock
+
+    if not config.workdir.is_dir():
+        return []
+    try:
+        with workdir_lock(config.workdir, wait=False, what="clean"):
+            return [str(p) for p in canvos.remove_stale_staging(config.checkout_dir)]
+    except UsageError:
+        console.note(f"a run is using {config.workdir}: its staging directories were left alone")
+        return []
 
 
 _PUSH_FLAGS = tuple(s for s in BUILD_FLAGS if s.key.startswith("registry.") or s.key == "output.dir")

@@ -256,10 +256,11 @@ def test_half_made_clone_never_looks_like_a_checkout(tmp_path: Path, canvos_repo
     old = tmp_path / ".CanvOS.staging-old"  # left by a run killed hard
     old.mkdir()
     os.utime(old, (time.time() - 3 * 86400,) * 2)
-    fresh = tmp_path / ".CanvOS.staging-fresh"  # maybe a clone in progress
-    fresh.mkdir()
+    fresh = tmp_path / ".CanvOS.staging-fresh"  # killed by kill -9 a moment ago
+    (fresh / "objects").mkdir(parents=True)
+    # checkout runs under the work-directory lock: no other clone can be in progress, so both go.
     canvos.checkout(canvos_repo.url, "latest", path)
-    assert staging_dirs(path) == [fresh.name]
+    assert staging_dirs(path) == []
 
 
 def test_empty_directory_at_path_is_cloned_into(tmp_path: Path, canvos_repo: CanvosRepo) -> None:
