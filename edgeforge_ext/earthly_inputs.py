@@ -34,7 +34,7 @@ from edgeforge_ext.earthly import (
     earthly_command,
     earthly_spec,
 )
-from edgeforge_ext.engine import ContainerSpec
+from edgeforge_ext.engine import IMAGES_LABEL, ContainerSpec
 from edgeforge_ext.errors import UsageError
 from edgeforge_ext.plan import EarthlyRun, Plan
 from edgeforge_ext.secrets import Secret, url_secrets
@@ -64,12 +64,17 @@ class EarthlyInputs:
         return earthly_command(run.target, dict(run.build_args), secret_files=self.secret_files,
                                arg_file=self.arg_file)
 
-    def spec(self, run: EarthlyRun, run_id: str) -> ContainerSpec:
-        return earthly_spec(image=self.image, checkout=self.checkout, command=self.command(run),
+    def spec(self, run: EarthlyRun, run_id: str, images: list[str] | None = None) -> ContainerSpec:
+        """One run's container; `images` (the provider image names it saves) go into a label, so a
+        concurrent build with the same names can tell (engine.other_builds_of)."""
+        spec = earthly_spec(image=self.image, checkout=self.checkout, command=self.command(run),
                             privileged=self.privileged, buildkit_host=self.buildkit_host, proxies=self.proxies,
                             workdir=self.workdir, run_id=run_id, tls=self.tls, docker_config=self.docker_config,
                             private_dir=self.private_dir, cert_mechanism=self.cert_mechanism,
                             earthly_build_args=self.earthly_build_args)
+        if images:
+            spec.labels[IMAGES_LABEL] = ",".join(images)
+        return spec
 
 
 def buildkit_tls(config: Config) -> BuildkitTls | None:

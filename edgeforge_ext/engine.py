@@ -417,14 +417,18 @@ def list_images(c: Any, reference_filter: str) -> list[ImageInfo]:
 
 
 def tag_image(c: Any, src: str, dst: str) -> None:
-    from docker.errors import ImageNotFound
+    from docker.errors import APIError, ImageNotFound
 
     try:
         img = c.images.get(src)
     except ImageNotFound as exc:
         raise RegistryError(f"image {src} is not in the Docker daemon, so it cannot be tagged {dst}") from exc
     repo, tag = _split_ref(dst)
-    if not img.tag(repo, tag=tag):
+    try:
+        tagged = img.tag(repo, tag=tag)
+    except APIError as exc:
+        raise RegistryError(f"cannot name {src} {dst}: {_one_line(exc)}") from exc
+    if not tagged:
         raise EngineError(f"the Docker daemon did not tag {src} as {dst}")
 
 
@@ -533,6 +537,41 @@ class CleanSummary:
     def as_dict(self) -> dict[str, list[str]]:
         return {"containers": self.containers, "volumes": self.volumes, "images": self.images,
                 "skipped": self.skipped}
+
+
+IMAGES_LABEL = "io.edgeforge-ext.images"  # the provider image names an Earthly container will save
+
+
+def other_builds_of(c: Any, refs: list[str], *, since: float, workdir: str) -> list[str]:
+    """Work directories whose Earthly containers, running at any time since `since` (epoch seconds),
+    were to save one of `refs`: another build that may have replaced one of our images in the daemon.
+
+    Read from the daemon's event log (container events carry the labels), so a build that started and
+    ended between our checks is seen too."""
+    wanted = set(refs)
+    found: list[str] = []
+    events = c.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                      filters={"type": "container", "label": [f"{LABEL}=earthly"]})
+    for event in events:
+        attrs = (event.get("Actor") or {}).get("Attributes") or {}
+        other = attrs.get(WORKDIR_LABEL, "")
+        theirs = set(filter(None, str(attrs.get(IMAGES_LABEL, "")).split(",")))
+        if other != workdir and theirs & wanted and other not in found:
+            found.append(other)
+    return found
+
+
+def image_id(c: Any, ref: str) -> str | None:
+    info = image_info(c, ref)
+    return info.id if info is not None else None
+
+
+def untag(c: Any, ref: str) -> None:
+    """Remove one name of an image (its other names and its layers stay)."""
+    from docker.errors import APIError, ImageNotFound
+
+    with suppress(ImageNotFound, APIError):
+        c.api.remove_image(ref, noprune=True)
 
 
 def managed_containers(c: Any, workdir: str | None = None) -> list[Any]:

@@ -69,6 +69,7 @@ class BuildState:
     user_data: bytes = b""  # the user-data the ISO must contain
     user_data_path: Path | None = None
     redactor: Redactor = field(default_factory=Redactor)
+    earthly_started: float | None = None  # epoch seconds: when this build's Earthly step began
 
 
 class Pipeline:
@@ -293,11 +294,12 @@ class Pipeline:
         self.state.report.log = str(log_path)
         checkout = self.config.checkout_dir
         public_arg = self._public_arg_text()
+        self.state.earthly_started = time.time()
         try:
             self._clear_leftovers(client, plan)
             with earthly_inputs(self.config, plan, public_arg) as inputs:
                 for i, run in enumerate(plan.runs, 1):
-                    spec = inputs.spec(run, f"{self.run_id}-{i}")
+                    spec = inputs.spec(run, f"{self.run_id}-{i}", [image.ref for image in plan.provider_images])
                     console.info(f"earthly +{run.target} ({i}/{len(plan.runs)})")
                     # Earthly runs as root: what it wrote goes back to this user, also after a failure.
                     def hand_back(run_id: str = f"{self.run_id}-{i}") -> None:
@@ -359,14 +361,35 @@ class Pipeline:
         if plan.provider_images:
             client = engine.client()
             try:
-                missing = [i.ref for i in plan.provider_images if not engine.image_present(client, i.ref)]
+                self._collect_images(client, plan)
             finally:
                 client.close()
-            if missing:
-                raise ArtifactError("provider images the plan expects are not in the Docker daemon",
-                                    details=missing)
-            for image in plan.provider_images:
-                console.info(f"provider image {image.ref}")
+
+    def _collect_images(self, client: Any, plan: Plan) -> None:
+        """Record the id of each provider image this build's Earthly run left in the daemon; the push
+        pushes exactly those. Another build saving the same names meanwhile (a shared daemon, other
+        work directory) makes that unknowable: refuse rather than push someone else's image."""
+        from edgeforge_ext import engine
+
+        refs = [i.ref for i in plan.provider_images]
+        ids = {ref: engine.image_id(client, ref) for ref in refs}
+        missing = [ref for ref, found in ids.items() if found is None]
+        if missing:
+            raise ArtifactError("provider images the plan expects are not in the Docker daemon", details=missing)
+        if self.state.earthly_started is not None:
+            others = engine.other_builds_of(client, refs, since=self.state.earthly_started - 1,
+                                            workdir=str(self.config.workdir))
+            if others:
+                raise ArtifactError(
+                    "another build saved provider images with the same names while this one ran, so which "
+                    "image in the Docker daemon is this build's cannot be told", details=[f"other build: {w}"
+                                                                                         for w in others],
+                    hint="give concurrent builds different names (--custom-tag, --image-repo) or run them one "
+                    "after the other, then build again")
+        for record in self.state.report.provider_images:
+            record.image_id = ids.get(record.ref)
+        for image in plan.provider_images:
+            console.info(f"provider image {image.ref} ({str(ids[image.ref])[:19]})")
 
     def _collect_iso(self, plan: Plan) -> None:
         """Verify the ISO in the checkout's build/ and move it (mode 0600: it holds the credentials of
@@ -434,14 +457,17 @@ def push_images(config: Config, report: Report) -> None:
     try:
         for image, target in pending:
             creds = credentials_for(config, target)
+            alias = target != image.ref
             try:
-                if target != image.ref:
-                    engine.tag_image(client, image.ref, target)
+                _point_at_this_build(client, image, target)
                 digest = engine.push_image(client, target, username=creds.username or None, password=creds.password,
                                            on_progress=_push_progress(target))
             except RegistryError as exc:
                 failures.append(f"{target}: {exc.message}")
                 continue
+            finally:
+                if alias:
+                    engine.untag(client, target)  # the name existed only to push; Earthly's own stays
             image.pushed.append(PushRecord(target, digest))
             console.info(f"pushed {target} ({digest})")
     finally:
@@ -452,6 +478,20 @@ def push_images(config: Config, report: Report) -> None:
             "some provider images were not pushed", details=failures,
             hint="edgeforge-ext push resumes; give it the same registry options as the build (--registry, "
             "--registry-username and the password) so it has the credentials")
+
+
+def _point_at_this_build(client: Any, image: ImageRecord, target: str) -> None:
+    """Make `target` name the image this build produced (its id from collect), not whatever now carries
+    Earthly's name in a shared daemon; builds recorded before ids were kept push by name."""
+    from edgeforge_ext import engine
+
+    source = image.image_id or image.ref
+    if target == image.ref and (image.image_id is None or engine.image_id(client, image.ref) == image.image_id):
+        return
+    if image.image_id is not None and engine.image_info(client, image.image_id) is None:
+        raise RegistryError(f"the image {image.ref} this build produced ({image.image_id[:19]}) is no longer in "
+                            "the Docker daemon", hint="build again")
+    engine.tag_image(client, source, target)
 
 
 def _push_progress(target: str) -> Callable[[str], None] | None:

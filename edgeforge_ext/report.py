@@ -35,6 +35,7 @@ class ImageRecord:
     k8s_version: str
     push_targets: list[str]
     pushed: list[PushRecord] = field(default_factory=list)
+    image_id: str | None = None  # the image this build's Earthly run produced (collect), pushed by id
 
     @property
     def unpushed(self) -> list[str]:
@@ -63,7 +64,7 @@ class Report:
             "iso": self.iso,
             "provider_images": [
                 {"ref": i.ref, "k8s_version": i.k8s_version, "push_targets": i.push_targets,
-                 "pushed": [{"ref": p.ref, "digest": p.digest} for p in i.pushed]}
+                 "image_id": i.image_id, "pushed": [{"ref": p.ref, "digest": p.digest} for p in i.pushed]}
                 for i in self.provider_images
             ],
             "os_pack": self.os_pack,
@@ -107,7 +108,7 @@ def read_report(output_dir: Path) -> Report:
     report.steps = [StepRecord(s["name"], s["status"], float(s.get("seconds", 0))) for s in data.get("steps", [])]
     report.provider_images = [
         ImageRecord(i["ref"], i.get("k8s_version", ""), list(i.get("push_targets", [])),
-                    [PushRecord(p["ref"], p["digest"]) for p in i.get("pushed", [])])
+                    [PushRecord(p["ref"], p["digest"]) for p in i.get("pushed", [])], i.get("image_id"))
         for i in data.get("provider_images", [])
     ]
     return report

@@ -1,0 +1,57 @@
+"""A build pushes exactly the image its own Earthly run produced, even when another build (another work
+directory, the same image names, one shared daemon) re-tagged Earthly's name meanwhile; the names the
+tool adds only to push are removed afterwards."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from typing import Any
+
+import requests
+
+from edgeforge_ext.config import load_config
+from edgeforge_ext.pipeline import push_images
+from edgeforge_ext.report import ImageRecord, Report
+
+
+def _image(docker_client: Any, content: bytes, tag: str) -> str:
+    """A one-file image imported into the daemon; returns its id."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("provider.txt")
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    repo, _, version = tag.rpartition(":")
+    docker_client.api.import_image_from_data(raw.getvalue(), repository=repo, tag=version)
+    return str(docker_client.images.get(tag).id)
+
+
+def _config_digest(registry: Any, repo: str, tag: str) -> str:
+    r = requests.get(f"{registry.url}/v2/{repo}/manifests/{tag}", auth=registry.auth, timeout=10,
+                     headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    r.raise_for_status()
+    return str(r.json()["config"]["digest"])
+
+
+def test_push_sends_this_builds_image_not_the_one_now_under_its_name(docker_client, registry_factory, tmp_path):
+    reg = registry_factory(auth=False)
+    ref = f"{reg.host}/edge/ubuntu:k3s-1.32.3-v4.9.21-idtest"
+    ours = _image(docker_client, b"this build\n", ref)
+    impostor = _image(docker_client, b"another build, same names\n", ref)  # re-tags the shared name
+    assert ours != impostor and docker_client.images.get(ref).id == impostor
+    external = f"{reg.host}/mirror/ubuntu:k3s-1.32.3-v4.9.21-idtest"
+    report = Report(provider_images=[ImageRecord(ref, "1.32.3", [ref, external], image_id=ours)])
+    config = load_config(None, env={}, flags={"workdir": str(tmp_path / "w")}, cwd=tmp_path)
+    try:
+        push_images(config, report)
+        # The image id is the digest of its config: the registry holds ours under both names.
+        assert _config_digest(reg, "edge/ubuntu", "k3s-1.32.3-v4.9.21-idtest") == ours
+        assert _config_digest(reg, "mirror/ubuntu", "k3s-1.32.3-v4.9.21-idtest") == ours
+        assert [p.ref for p in report.provider_images[0].pushed] == [ref, external]
+        tags = {t for image in docker_client.images.list() for t in image.tags}
+        assert external not in tags  # the push alias is gone; Earthly's name stays (now ours again)
+        assert docker_client.images.get(ref).id == ours
+    finally:
+        for image_id in (ours, impostor):
+            docker_client.images.remove(image_id, force=True)
