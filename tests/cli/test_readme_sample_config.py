@@ -16,7 +16,10 @@ from edgeforge_ext.settings import KEYS, SECRET_ENV
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Flags the README names that belong to other tools: `--help` is click's, `git fetch --tags` is in the bench table.
-FOREIGN_FLAGS = {"--help", "--tags"}
+# Flags the README names that belong to other programs: git, and Earthly's own command line (the README
+# shows what the tool passes to Earthly).
+FOREIGN_FLAGS = {"--help", "--tags", "--allow-privileged", "--arg-file-path", "--secret-file", "--secret",
+                 "--privileged"}
 
 
 def _readme() -> str:
