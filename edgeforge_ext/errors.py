@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EdgeforgeError(Exception):
     """Base of every error the tool reports to a user (never a bug)."""
 
     exit_code = 1
+    # What the command had to show when it failed (a build's report): `--json` prints it on failure too.
+    result: dict[str, Any] | None = None
 
     def __init__(self, message: str, *, hint: str | None = None, details: list[str] | None = None) -> None:
         super().__init__(message)

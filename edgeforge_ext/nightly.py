@@ -50,12 +50,13 @@ class BuildResult:
     output_dir: Path | None = None
     report: Report | None = None
     error: str | None = None
+    details: list[str] = field(default_factory=list)  # the error's details (e.g. what drifted from the lock)
     reason: str = ""  # why it was built or skipped
 
     def as_json(self) -> dict[str, Any]:
         return {"variant": self.name, "status": self.status, "exit_code": self.exit_code,
                 "seconds": round(self.seconds, 2), "output_dir": str(self.output_dir) if self.output_dir else None,
-                "reason": self.reason, "error": scrub(self.error) if self.error else None,
+                "reason": self.reason, "error": scrub(self.error) if self.error else None, "details": self.details,
                 "report": self.report.as_json() if self.report else None}
 
 
@@ -133,12 +134,18 @@ def run_builds(config: Config, options: NightlyOptions, build: BuildOptions) -> 
     if first_error is None:
         return summary
     if len(names) == 1 or isinstance(first_error, Interrupted):
+        if isinstance(first_error, EdgeforgeError):
+            report = summary.results[0].report if len(names) == 1 and summary.results else None
+            first_error.result = report.as_json() if report is not None else summary.as_json()
         raise first_error
     failed = [r for r in summary.results if r.status in ("failed", "interrupted")]
-    raise VariantsFailed(f"{len(failed)} of {len(names)} variant(s) failed: "
-                         + ", ".join(f"{r.name} (exit {r.exit_code})" for r in failed),
-                         exit_code=failed[0].exit_code if failed else 1,
-                         details=[f"{r.name}: {r.error}" for r in failed])
+    error = VariantsFailed(f"{len(failed)} of {len(names)} variant(s) failed: "
+                           + ", ".join(f"{r.name} (exit {r.exit_code})" for r in failed),
+                           exit_code=failed[0].exit_code if failed else 1,
+                           details=[line for r in failed for line in (f"{r.name}: {r.error}",
+                                                                      *(f"  {d}" for d in r.details[-10:]))])
+    error.result = summary.as_json()
+    raise error
 
 
 class _Runner:
@@ -161,6 +168,7 @@ class _Runner:
             result.status = "interrupted" if isinstance(error, Interrupted) else "failed"
             result.exit_code = error.exit_code
             result.error = error.message
+            result.details = [scrub(d) for d in error.details]
             result.seconds = time.monotonic() - started
             if _multi(self.options):
                 console.error(f"{label}: {error.message}")  # the CLI annotates the overall failure once more

@@ -6,10 +6,11 @@ step itself (containers are context managers); Ctrl-C and SIGTERM become `Interr
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,12 @@ from edgeforge_ext.config import Config
 from edgeforge_ext.errors import (
     ArtifactError,
     BuildFailed,
+    CheckoutError,
     EdgeforgeError,
     Interrupted,
+    PreflightError,
     RegistryError,
+    RenderError,
     UsageError,
 )
 from edgeforge_ext.fsutil import ensure_dir
@@ -38,6 +42,26 @@ from edgeforge_ext.report import (
 from edgeforge_ext.secrets import Redactor
 from edgeforge_ext.settings import STEPS
 from edgeforge_ext.signals import sigterm_as_interrupt
+
+# The exit code of a filesystem failure (disk full, permission denied, read-only) in each step: the
+# step's own error class, with a message naming the path.
+_STEP_ERRORS: dict[str, type[EdgeforgeError]] = {
+    "preflight": PreflightError, "checkout": CheckoutError, "render": RenderError, "validate": RenderError,
+    "registry-check": RegistryError, "earthly": BuildFailed, "collect": ArtifactError, "push": RegistryError,
+    "report": ArtifactError,
+}
+
+
+@contextmanager
+def filesystem_errors(step: str) -> Iterator[None]:
+    """An OSError in a step becomes that step's documented error naming the path, never "internal error"."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise _STEP_ERRORS.get(step, UsageError)(
+            f"{step}: {exc.strerror or exc}{where}",
+            hint="check the free space and the permissions there") from exc
 
 
 def source_from_facts(facts: Any) -> Source:
@@ -113,6 +137,10 @@ class Pipeline:
                 report.status = "failed"
             report.error = self.state.redactor(exc.message)
             raise
+        except Exception as exc:  # a bug: the report still says the build failed, not "running"
+            report.status = "failed"
+            report.error = self.state.redactor(f"internal error: {type(exc).__name__}: {exc}")
+            raise
         finally:
             self._finish()
         return report
@@ -130,7 +158,8 @@ class Pipeline:
         start = time.monotonic()
         with console.group(name):
             try:
-                outcome = step()
+                with filesystem_errors(name):
+                    outcome = step()
                 skipped = outcome == "skipped" or name in self.config["build.skip"]
                 record.status = "skipped" if skipped else "ok"
                 if skipped and name not in self.state.report.skipped:
@@ -143,17 +172,29 @@ class Pipeline:
         console.note(f"{name}: {record.status} in {record.seconds:.1f}s")
 
     def _finish(self) -> None:
+        """The report step: runs whatever happened. A report that cannot be written (disk full) is an
+        error of its own only when the build otherwise succeeded; it never hides the build's error."""
+        failing = sys.exc_info()[0] is not None  # called from `finally`: is an error on its way out?
         report = self.state.report
-        report.steps.append(StepRecord("report", "ok"))
-        if self.state.plan is not None:
-            report.os_pack = dict(self.state.plan.os_pack)
-            report.warnings = list(dict.fromkeys([*report.warnings, *self.state.plan.warnings]))
-            write_os_pack(self.state.plan.os_pack_text, self.output_dir)
-        write_report(report, self.output_dir)
+        record = StepRecord("report", "ok")
+        report.steps.append(record)
         ud = self.state.user_data_path
-        if ud is not None and ud.exists() and not self.state.options.keep_user_data:
-            ud.unlink()
-            console.note(f"removed {ud} (it holds credentials; --keep-user-data keeps it)")
+        try:
+            with filesystem_errors("report"):
+                if ud is not None and ud.exists() and not self.state.options.keep_user_data:
+                    ud.unlink()
+                    console.note(f"removed {ud} (it holds credentials; --keep-user-data keeps it)")
+                if self.state.plan is not None:
+                    report.os_pack = dict(self.state.plan.os_pack)
+                    report.warnings = list(dict.fromkeys([*report.warnings, *self.state.plan.warnings]))
+                    write_os_pack(self.state.plan.os_pack_text, self.output_dir)
+                write_report(report, self.output_dir)
+        except EdgeforgeError as exc:
+            record.status = "failed"
+            if failing:
+                console.warn(exc.message)
+                return
+            raise
 
     # --- steps ------------------------------------------------------------------------------------
 

@@ -169,6 +169,8 @@ def run(argv: list[str] | None = None) -> int:
     except EdgeforgeError as exc:
         if debug:
             _print_traceback()
+        if exc.result is not None and _wants_json(args):
+            console.print_json(exc.result)  # machines read stdout on failure too (the report says why)
         console.error(_clean(exc.message))  # the console masks known secrets; _clean also URL credentials
         for line in exc.details:
             console.info(f"  {_clean(line)}")
@@ -180,6 +182,10 @@ def run(argv: list[str] | None = None) -> int:
             _print_traceback()
         console.error(_clean(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"))
         return 1
+
+
+def _wants_json(args: list[str]) -> bool:
+    return "--json" in args
 
 
 def _clean(text: str) -> str:
