@@ -61,13 +61,23 @@ def run_preflight(config: Config, provider_images: int = 1) -> list[Check]:
     return evaluate(probe_host(config), config, provider_images=provider_images)
 
 
+# Failures of the container engine itself: exit 6 (ARCHITECTURE.md), for every command alike.
+ENGINE_CHECKS = ("docker", "docker_version", "privileged")
+
+
 def raise_if_failed(checks: list[Check]) -> None:
+    """PreflightError (exit 3) listing every failed required check; EngineError (exit 6) when the
+    container engine is among them (no daemon, too old, privileged containers refused)."""
     failed = [c for c in checks if c.required and not c.ok]
-    if failed:
-        raise PreflightError(
-            f"preflight failed: {', '.join(c.name for c in failed)}",
-            details=[f"{c.name}: {c.detail}" + (f" — {c.hint}" if c.hint else "") for c in failed],
-        )
+    if not failed:
+        return
+    from edgeforge_ext.errors import EngineError
+
+    error = EngineError if any(c.name in ENGINE_CHECKS for c in failed) else PreflightError
+    raise error(
+        f"preflight failed: {', '.join(c.name for c in failed)}",
+        details=[f"{c.name}: {c.detail}" + (f" — {c.hint}" if c.hint else "") for c in failed],
+    )
 
 
 # --- probes -------------------------------------------------------------------------------------

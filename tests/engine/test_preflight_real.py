@@ -16,7 +16,9 @@ def test_preflight_reports_cpu_and_privileged_failures(docker_client, busybox_im
     code = run(["--workdir", str(tmp_path), "preflight", "--json"])
     out = json.loads(capsys.readouterr().out)
     checks = {c["name"]: c for c in out["checks"]}
-    assert code == 3 and out["ok"] is False
+    # Privileged containers refused is a container-engine problem: exit 6 (ARCHITECTURE.md), even with
+    # a host check (cpu) failing too.
+    assert code == 6 and out["ok"] is False
     assert set(checks) == {"arch", "cpu", "memory", "disk", "docker", "docker_version", "privileged", "git"}
     assert checks["cpu"]["ok"] is False and "minimum 4" in checks["cpu"]["detail"]
     assert checks["privileged"]["ok"] is False and checks["privileged"]["required"] is True
@@ -29,7 +31,7 @@ def test_preflight_reports_cpu_and_privileged_failures(docker_client, busybox_im
 def test_preflight_table_on_stderr_lists_everything(docker_client, busybox_image, capsys, tmp_path):
     code = run(["--workdir", str(tmp_path), "preflight"])
     err = capsys.readouterr().err
-    assert code == 3
+    assert code == 6
     for name in ("arch", "cpu", "memory", "disk", "docker_version", "privileged", "git"):
         assert name in err
     assert "preflight failed: cpu, privileged" in err
@@ -47,5 +49,19 @@ def test_unreachable_daemon_is_reported(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
     code = run(["--workdir", str(tmp_path), "preflight", "--json"])
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
-    assert code == 3
+    assert code == 6  # no daemon: exit 6 for every command
     assert checks["docker"]["ok"] is False and "cannot reach the Docker daemon" in checks["docker"]["detail"]
+
+
+def test_a_small_host_alone_is_exit_3(docker_client, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("EDGEFORGE_PREFLIGHT_MIN_DISK_GB", "1")
+    monkeypatch.setenv("EDGEFORGE_PREFLIGHT_MIN_MEMORY_GB", "1")
+    code = run(["--workdir", str(tmp_path), "preflight", "--buildkit-host", "tcp://127.0.0.1:8372"])
+    assert code == 3 and "preflight failed: cpu" in capsys.readouterr().err
+
+
+def test_no_daemon_is_exit_6_for_build_too(monkeypatch, capsys, tmp_path, canvos_repo):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    code = run(["--workdir", str(tmp_path / "w"), "build", "--canvos-url", canvos_repo.url, "--ref", "v4.10.0",
+                "--k8s-version", "1.32.3", "--no-push"])
+    assert code == 6 and "cannot reach the Docker daemon" in capsys.readouterr().err
