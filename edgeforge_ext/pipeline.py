@@ -342,10 +342,13 @@ class Pipeline:
                 for i, run in enumerate(plan.runs, 1):
                     spec = inputs.spec(run, f"{self.run_id}-{i}", [image.ref for image in plan.provider_images])
                     console.info(f"earthly +{run.target} ({i}/{len(plan.runs)})")
-                    # Earthly runs as root: what it wrote goes back to this user, also after a failure.
+                    # Earthly runs as root: what it wrote goes back to this user, also after a failure;
+                    # the ISO holds user-data's credentials, so nobody else may read it meanwhile.
                     def hand_back(run_id: str = f"{self.run_id}-{i}") -> None:
                         earthly.hand_back_outputs(client, plan.earthly_image, checkout, self.config.workdir,
                                                   run_id, os.getuid(), os.getgid())
+                        for iso in (checkout / "build").glob("*.iso"):
+                            iso.chmod(0o600)
                     try:
                         result = earthly.run_earthly(client, spec, log_path=log_path, redactor=self.state.redactor,
                                                      on_line=self.state.options.on_line)
