@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SECRET = "s3cret-Pa55:word#1"
+TOKEN = "aUAxT0ken-0ChYCrO-pässwörd"  # non-ASCII: more encoded forms to look for
 IMAGE = "edgeforge-bench/busybox:latest"
 LABEL = {"io.edgeforge-ext.bench": "log_relay"}
 PAD = "x" * 72
@@ -56,7 +57,7 @@ def relay_child(container_id: str, log_path: str) -> None:
     """Runs in a subprocess: relay the container's log, print timing, line count and peak RSS."""
     from edgeforge_ext import engine
     from edgeforge_ext.logrelay import LogRelay
-    from edgeforge_ext.secrets import Redactor
+    from edgeforge_ext.secrets import Redactor, Secret
 
     c = engine.client()
     ctr = c.containers.get(container_id)
@@ -67,7 +68,9 @@ def relay_child(container_id: str, log_path: str) -> None:
 
     started = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as sink:
-        relay = LogRelay(redactor=Redactor([SECRET]), sink=sink, on_line=on_line, tail_lines=50)
+        # As a build has them: the registry password with its user name (Basic auth form) and the token.
+        redactor = Redactor([Secret(SECRET, login="builder"), Secret(TOKEN)])
+        relay = LogRelay(redactor=redactor, sink=sink, on_line=on_line, tail_lines=50)
         for chunk in engine.log_chunks(c, ctr, follow=True):
             relay.feed(chunk)
         relay.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.errors import ConfigError
-from edgeforge_ext.secrets import Secret, remember, secret_from_env, secret_from_file, url_secrets
+from edgeforge_ext.secrets import Secret, remember, secret_from_env, secret_from_file, url_login, url_secrets
 from edgeforge_ext.settings import (
     ENV_EDGE_HOST_TOKEN,
     ENV_REGISTRY_PASSWORD,
@@ -165,10 +165,13 @@ def load_config(
         "registry password")
     token = _layered_secret(ENV_EDGE_HOST_TOKEN, env, values["site.edge_host_token_file"],
                             sources["site.edge_host_token_file"], "edge host token")
-    remember(password, token, *url_secrets(str(values["canvos.url"])))
+    if password is not None and values["registry.username"]:
+        password = password.for_login(str(values["registry.username"]))  # also masked as Basic credentials
+    remember(password, token)
     # Proxy URLs may carry credentials; the build needs them in its environment, but no log shows them.
-    for proxy_key in ("build.http_proxy", "build.https_proxy", "site.http_proxy", "site.https_proxy"):
-        remember(*url_secrets(str(values[proxy_key])))
+    for url_key in ("canvos.url", "build.http_proxy", "build.https_proxy", "site.http_proxy", "site.https_proxy"):
+        url = str(values[url_key])
+        remember(*url_secrets(url), url_login(url, f"the credentials in {url_key}"))
 
     registries = tuple(_registry_entry(i, t, env, file_label) for i, t in enumerate(values["registry.registries"]))
     remember(*(r.password for r in registries))
@@ -371,6 +374,8 @@ def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], so
             raise ConfigError(f"{where}.password_env names {table['password_env']}, which is not set")
     elif table.get("password_file"):
         password = secret_from_file(str(table["password_file"]), f"password for {domain}")
+    if password is not None and table.get("username"):
+        password = password.for_login(str(table["username"]))
     certs = table.get("certificates", [])
     if isinstance(certs, str):
         certs = [certs]

@@ -103,7 +103,8 @@ class RegistryClient:
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.timeout = timeout
-        self.redact = Redactor([self.creds.password])
+        password = self.creds.password
+        self.redact = Redactor([password.for_login(self.creds.username) if password else None])
         self.session = requests.Session()
         self.session.trust_env = True
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)

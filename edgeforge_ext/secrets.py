@@ -11,20 +11,29 @@ from typing import Any
 from edgeforge_ext.errors import ConfigError
 
 MASK = "********"
+MIN_MASKED_LENGTH = 3  # a shorter secret would mask ordinary words: it is not masked
 
 
 class Secret:
-    """A string that never shows itself by accident (repr, str, f-strings, logs)."""
+    """A string that never shows itself by accident (repr, str, f-strings, logs).
 
-    __slots__ = ("_value", "source")
+    `login` is the user name it authenticates (registry, git, proxy), so the redactor also knows the
+    `user:password` pair in base64, as a Basic auth header carries it."""
 
-    def __init__(self, value: str, source: str = "") -> None:
+    __slots__ = ("_value", "login", "source")
+
+    def __init__(self, value: str, source: str = "", login: str = "") -> None:
         self._value = value
         self.source = source
+        self.login = login
 
     def reveal(self) -> str:
         """The real value: call only where it must be written (user-data, an auth header)."""
         return self._value
+
+    def for_login(self, login: str) -> Secret:
+        """The same secret, known as the password of `login`."""
+        return Secret(self._value, self.source, login)
 
     def __repr__(self) -> str:
         return f"Secret({MASK})"
@@ -76,44 +85,128 @@ def secret_from_env(name: str, env: Mapping[str, str] | None = None) -> Secret |
     return Secret(value, source=f"env {name}")
 
 
-class Redactor:
-    """Replaces every known secret value in a line with a mask.
+def maskable(value: str) -> bool:
+    """Long enough to be masked without garbling ordinary text."""
+    return len(value) >= MIN_MASKED_LENGTH
 
-    Longest values first, so a secret that contains another is masked whole.
-    """
+
+# --- the forms a secret takes in text -----------------------------------------------------------------
+
+# Short escapes inside a double-quoted YAML scalar: render.yaml_quote's few, and PyYAML's emitter's.
+_OUR_YAML = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
+_PYYAML = {**_OUR_YAML, "\x07": "\\a", "\x08": "\\b", "\x0b": "\\v", "\x0c": "\\f", "\x1b": "\\e", "\x85": "\\N",
+           "\xa0": "\\_", "\u2028": "\\L", "\u2029": "\\P"}
+_ALWAYS_ESCAPED = {"\x85", "\u2028", "\u2029", "\ufeff"}
+
+
+def _yaml_double(value: str, short: dict[str, str], *, unicode: bool, upper: bool) -> str:
+    """The inside of a double-quoted YAML scalar as a writer escapes it: printable ASCII as is, Unicode
+    as is when `unicode`, the `short` escapes, everything else as \\xXX, \\uXXXX or \\UXXXXXXXX."""
+    out = []
+    for ch in value:
+        code = ord(ch)
+        kept = 0x20 <= code <= 0x7E or (unicode and code >= 0xA0 and ch not in _ALWAYS_ESCAPED)
+        if ch in short and not (kept and ch not in '"\\'):
+            out.append(short[ch])
+        elif kept:
+            out.append(ch)
+        else:
+            letter, width = ("x", 2) if code <= 0xFF else ("u", 4) if code <= 0xFFFF else ("U", 8)
+            digits = f"{code:0{width}X}" if upper else f"{code:0{width}x}"
+            out.append(f"\\{letter}{digits}")
+    return "".join(out)
+
+
+def _escaped(value: str) -> set[str]:
+    """`value` as JSON and YAML writers put it inside a quoted string."""
+    import json
+
+    return {
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        _yaml_double(value, _OUR_YAML, unicode=True, upper=False),  # render.yaml_quote (the yq filter)
+        _yaml_double(value, _PYYAML, unicode=True, upper=True),  # yaml.safe_dump(allow_unicode=True)
+        _yaml_double(value, _PYYAML, unicode=False, upper=True),  # yaml.safe_dump()
+        value.replace("'", "''"),  # a single-quoted YAML scalar
+        repr(value)[1:-1],  # Python's repr, as an error message quotes a value ({value!r})
+        ascii(value)[1:-1],
+    }
+
+
+def encoded_forms(value: str) -> set[str]:
+    """Every form in which `value` can appear in a log line, an error or a report: as is; JSON- and
+    YAML-escaped, also twice (YAML text inside a YAML string, such as registries.yaml in user-data);
+    percent-encoded as a URL path or user info (`quote`) and as a form or query value (`quote_plus`)."""
+    from urllib.parse import quote, quote_plus  # not at import: `--help` stays quick
+
+    forms = {value}
+    once = _escaped(value)
+    forms |= once
+    for form in once:
+        forms |= _escaped(form)
+    forms |= {quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe="/")}
+    return forms
+
+
+def basic_credentials(username: str, password: str) -> str:
+    """`username:password` as an HTTP Basic header carries it: base64 of the UTF-8 bytes (RFC 7617)."""
+    import base64
+
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+class Redactor:
+    """Replaces every known secret in a text with a mask, in every form it can take there (encoded_forms,
+    and the base64 Basic credentials of its login).
+
+    Longest forms first, so a secret that contains another is masked whole. Secrets shorter than
+    MIN_MASKED_LENGTH are not masked."""
 
     def __init__(self, secrets: Iterable[Secret | str | None] = ()) -> None:
-        values: set[str] = set()
-        for s in secrets:
-            raw = s.reveal() if isinstance(s, Secret) else s
-            if raw and len(raw) >= 3:
-                values.add(raw)
-        self._values = sorted(values, key=len, reverse=True)
+        self._forms: list[str] = []
+        self._bytes: list[bytes] = []
+        self._raw: set[str] = set()
+        self._logins: set[tuple[str, str]] = set()
+        for secret in secrets:
+            self.add(secret)
 
     def clear(self) -> None:
-        self._values = []
+        self._forms = []
+        self._bytes = []
+        self._raw = set()
+        self._logins = set()
 
     def add(self, secret: Secret | str | None) -> None:
         raw = secret.reveal() if isinstance(secret, Secret) else secret
-        if raw and len(raw) >= 3 and raw not in self._values:
-            self._values.append(raw)
-            self._values.sort(key=len, reverse=True)
+        if not raw or not maskable(raw):
+            return
+        forms = set()
+        if raw not in self._raw:
+            self._raw.add(raw)
+            forms |= encoded_forms(raw)
+        login = secret.login if isinstance(secret, Secret) else ""
+        if login and (login, raw) not in self._logins:
+            self._logins.add((login, raw))
+            forms.add(basic_credentials(login, raw))
+        if forms - set(self._forms):
+            self._forms = sorted(set(self._forms) | forms, key=len, reverse=True)
+            self._bytes = [form.encode() for form in self._forms]
 
     @property
     def active(self) -> bool:
-        return bool(self._values)
+        return bool(self._forms)
 
     def __call__(self, text: str) -> str:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, MASK)
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, MASK)
         return text
 
     def bytes(self, data: bytes) -> bytes:
-        for value in self._values:
-            raw = value.encode()
-            if raw in data:
-                data = data.replace(raw, MASK.encode())
+        mask = MASK.encode()
+        for form in self._bytes:
+            if form in data:
+                data = data.replace(form, mask)
         return data
 
 
@@ -161,3 +254,19 @@ def url_secrets(url: str) -> list[str]:
     info = netloc.rsplit("@", 1)[0]
     secret = info.split(":", 1)[1] if ":" in info else info
     return [s for s in dict.fromkeys((secret, unquote(secret))) if s]
+
+
+def url_login(url: str, what: str) -> Secret | None:
+    """The password (or token) in a URL's user info as a Secret of its user name, decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return None
+    if "@" not in netloc:
+        return None
+    user, has_password, password = netloc.rsplit("@", 1)[0].partition(":")
+    if not has_password:
+        return Secret(unquote(user), source=what)
+    return Secret(unquote(password), source=what, login=unquote(user)) if password else None
