@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.errors import ConfigError
-from edgeforge_ext.secrets import Secret, remember, secret_from_env, secret_from_file, url_login, url_secrets
+from edgeforge_ext.secrets import (
+    MIN_MASKED_LENGTH,
+    Secret,
+    maskable,
+    remember,
+    secret_from_env,
+    secret_from_file,
+    url_login,
+    url_secrets,
+)
 from edgeforge_ext.settings import (
     ENV_EDGE_HOST_TOKEN,
     ENV_REGISTRY_PASSWORD,
@@ -33,6 +42,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 CONFIG_FILE_NAME = "edgeforge.toml"
+# Keys whose URL may carry user:password@ (a private CanvOS fork, proxies).
+_URL_KEYS = ("canvos.url", "build.http_proxy", "build.https_proxy", "site.http_proxy", "site.https_proxy")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -169,12 +180,14 @@ def load_config(
         password = password.for_login(str(values["registry.username"]))  # also masked as Basic credentials
     remember(password, token)
     # Proxy URLs may carry credentials; the build needs them in its environment, but no log shows them.
-    for url_key in ("canvos.url", "build.http_proxy", "build.https_proxy", "site.http_proxy", "site.https_proxy"):
+    for url_key in _URL_KEYS:
         url = str(values[url_key])
         remember(*url_secrets(url), url_login(url, f"the credentials in {url_key}"))
 
     registries = tuple(_registry_entry(i, t, env, file_label) for i, t in enumerate(values["registry.registries"]))
     remember(*(r.password for r in registries))
+    url_logins = [url_login(str(values[k]), f"the credentials in {k}") for k in _URL_KEYS]
+    warnings.extend(_unmasked_warnings([password, token, *(r.password for r in registries), *url_logins]))
     variants = tuple(_variant(i, t, file_label) for i, t in enumerate(values["variants"]))
     names = [v.name for v in variants]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -196,6 +209,13 @@ def load_config(
         warnings=tuple(warnings),
         layers=tuple(layers),
     )
+
+
+def _unmasked_warnings(secrets: list[Secret | None]) -> list[str]:
+    """One warning for each secret too short to be masked (it would garble ordinary text)."""
+    short = dict.fromkeys(s.source for s in secrets if s and not maskable(s.reveal()))
+    return [f"the secret from {source} is shorter than {MIN_MASKED_LENGTH} characters: it is not masked in "
+            "output (masking so short a text would garble ordinary words)" for source in short]
 
 
 def _layered_secret(env_name: str, env: Mapping[str, str], file: str, file_source: str, what: str) -> Secret | None:

@@ -11,7 +11,7 @@ from typing import Any
 from edgeforge_ext.errors import ConfigError
 
 MASK = "********"
-MIN_MASKED_LENGTH = 3  # a shorter secret would mask ordinary words: it is not masked
+MIN_MASKED_LENGTH = 4  # a shorter secret would mask pieces of ordinary words ("pas" in "password")
 
 
 class Secret:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from edgeforge_ext.render import check_yaml_text
-from edgeforge_ext.secrets import Secret, remember
+from edgeforge_ext.secrets import MIN_MASKED_LENGTH, Secret, maskable, remember
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config, RegistryEntry
@@ -66,7 +66,7 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     context: dict[str, Any] = {
         "site": site,
         "install": {"poweroff": v["install.poweroff"], "reboot": v["install.reboot"]},
-        "users": [_user(i, t, config, env, problems) for i, t in enumerate(v["users"])],
+        "users": [_user(i, t, config, env, problems, warnings) for i, t in enumerate(v["users"])],
         "registry_credentials": credentials,
         "external_registries": external,
         "k8s_registries": k8s_registries,
@@ -131,7 +131,7 @@ def _interfaces(tables: list[Mapping[str, Any]], problems: list[str]) -> dict[st
 
 
 def _user(i: int, table: Mapping[str, Any], config: Config, env: Mapping[str, str],
-          problems: list[str]) -> dict[str, Any]:
+          problems: list[str], warnings: list[str]) -> dict[str, Any]:
     where = f"users[{i}]"
     name = str(table.get("name", ""))
     if not name:
@@ -159,6 +159,9 @@ def _user(i: int, table: Mapping[str, Any], config: Config, env: Mapping[str, st
         if env.get(var):
             passwd = Secret(env[var], source=f"env {var}")
             remember(passwd)
+            if not maskable(env[var]):
+                warnings.append(f"{where}: the password from env {var} is shorter than {MIN_MASKED_LENGTH} "
+                                "characters: it is not masked in output")
         else:
             problems.append(f"{where}.passwd_env names {var}, which is not set")
     return {"name": name, "groups": groups, "ssh_keys": keys, "passwd": passwd}

@@ -203,3 +203,13 @@ def test_user_data_printed_in_the_build_log_is_masked_with_its_escapes(
     assert 'password: "********"' in sink.getvalue()
     for form in _encodings(QUOTED):
         assert form not in sink.getvalue(), form
+
+
+def test_a_secret_too_short_to_mask_is_warned_about_once_and_left_alone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", "pas")  # masking it would garble "password_file"
+    assert run(["--workdir", str(tmp_path / "w"), "config", "show"]) == 0
+    err = capsys.readouterr().err
+    warning = "the secret from env EDGEFORGE_REGISTRY_PASSWORD is shorter than 4 characters: it is not masked"
+    assert err.count(warning) == 1
+    assert "registry.password_file" in err and "EDGEFORGE_REGISTRY_PASSWORD" in err

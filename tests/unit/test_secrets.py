@@ -63,3 +63,8 @@ def test_url_credentials_are_known_with_their_user_name() -> None:
     secrets.remember(secrets.url_login("http://proxyuser:p%40ss-w0rd@proxy:3128", "proxy"))
     header = "Proxy-Authorization: Basic " + base64.b64encode(b"proxyuser:p@ss-w0rd").decode()
     assert secrets.scrub(f"{header} p@ss-w0rd p%40ss-w0rd") == f"Proxy-Authorization: Basic {MASK} {MASK} {MASK}"
+
+
+def test_a_secret_shorter_than_four_characters_is_not_masked() -> None:
+    redact = Redactor([Secret("pas"), Secret("word")])
+    assert redact("password: pas") == f"pass{MASK}: pas"
