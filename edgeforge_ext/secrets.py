@@ -52,29 +52,36 @@ class Secret:
 
 
 def secret_from_file(path: str | Path, what: str) -> Secret:
+    """The file's bytes are the secret, a CR included; only one final newline is dropped (what
+    `echo x > file` adds), as `docker login --password-stdin` does."""
     p = Path(path).expanduser()
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()  # bytes: text mode would turn CRLF into LF
     except OSError as exc:
         raise ConfigError(f"cannot read the {what} from {p}: {exc.strerror}") from exc
-    except UnicodeDecodeError:
-        raise ConfigError(f"the {what} file {p} is not UTF-8 text",
-                          hint="write the value alone on one line (e.g. printf '%s' VALUE > FILE)") from None
-    # One trailing newline is what `echo x > file` adds; it is not part of the secret.
-    value = text[:-1] if text.endswith("\n") else text
-    if value.endswith("\r"):
-        value = value[:-1]
+    value = _secret_text(data, f"the {what} file {p}")
     if not value:
         raise ConfigError(f"the {what} file {p} is empty")
     return Secret(value, source=f"file {p}")
 
 
 def secret_from_stdin(what: str) -> Secret:
-    data = sys.stdin.read()
-    value = data[:-1] if data.endswith("\n") else data
+    """Standard input read as a secret file is (bytes, one final newline dropped)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+    value = _secret_text(data, "standard input")
     if not value:
         raise ConfigError(f"no {what} on standard input")
     return Secret(value, source="stdin")
+
+
+def _secret_text(data: bytes, where: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not UTF-8 text",
+                          hint="write the value alone (e.g. printf '%s' VALUE > FILE)") from None
+    return text[:-1] if text.endswith("\n") else text
 
 
 def secret_from_env(name: str, env: Mapping[str, str] | None = None) -> Secret | None:

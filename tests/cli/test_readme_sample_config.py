@@ -16,7 +16,7 @@ from edgeforge_ext.settings import KEYS, SECRET_ENV
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Flags the README names that belong to other tools: `--help` is click's, `git fetch --tags` is in the bench table.
-FOREIGN_FLAGS = {"--help", "--tags"}
+FOREIGN_FLAGS = {"--help", "--tags", "--password-stdin"}  # git's and docker's
 
 
 def _readme() -> str:

@@ -57,6 +57,27 @@ def test_password_from_stdin(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         "from-stdin"
 
 
+def _rendered_password(out: Path) -> str:
+    return str(yaml.safe_load((out / "user-data").read_text())["stylus"]["registryCredentials"]["password"])
+
+
+def test_a_password_file_is_taken_byte_for_byte_but_its_last_newline(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    for content, password in ((b"crlf-pw\r\n", "crlf-pw\r"), (b"two-nl\n\n", "two-nl\n"), (b" sp-pw ", " sp-pw ")):
+        (tmp_path / "pw").write_bytes(content)
+        assert run(["render", "--output", str(out), "--registry", "r.local", "--registry-username", "u",
+                    "--registry-password-file", str(tmp_path / "pw")]) == 0, capsys.readouterr().err
+        assert _rendered_password(out) == password
+
+
+def test_a_password_on_stdin_keeps_its_carriage_return(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"stdin-pw\r\n")))
+    out = tmp_path / "out"
+    assert run(["render", "--output", str(out), "--registry", "r.local", "--registry-password-stdin"]) == 0
+    assert _rendered_password(out) == "stdin-pw\r"
+
+
 def test_no_checkout_and_no_output_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--workdir", str(tmp_path / "wd"), "render"]) == 2
     err = capsys.readouterr().err
