@@ -26,7 +26,7 @@ import requests
 
 from edgeforge_ext.errors import RegistryError
 from edgeforge_ext.images import ImageRef, parse_ref
-from edgeforge_ext.secrets import Redactor, Secret
+from edgeforge_ext.secrets import Redactor, Secret, basic_credentials
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config
@@ -84,6 +84,19 @@ def is_loopback(host: str) -> bool:
 
 def _api_host(host: str) -> str:
     return "registry-1.docker.io" if host == "docker.io" else host
+
+
+class _Utf8Basic(requests.auth.AuthBase):
+    """Basic credentials in UTF-8, as docker login and curl send them (RFC 7617). requests' own encodes
+    them as Latin-1: wrong bytes for 'pässwörd', an exception for a CJK password."""
+
+    def __init__(self, username: str, password: Secret) -> None:
+        self.username = username
+        self.password = password
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = "Basic " + basic_credentials(self.username, self.password.reveal())
+        return request
 
 
 class _Retry(Exception):
@@ -218,12 +231,12 @@ class RegistryClient:
     def _send(self, method: str, url: str, scope: str, headers: dict[str, str] | None,
               body: bytes | IO[bytes] | None, stream: bool, params: dict[str, str] | None) -> requests.Response:
         hdrs = dict(headers or {})
-        auth: tuple[str, str] | None = None
+        auth: _Utf8Basic | None = None
         token = self._tokens.get(scope)
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
         elif self._basic and self.creds.username and self.creds.password:
-            auth = (self.creds.username, self.creds.password.reveal())
+            auth = _Utf8Basic(self.creds.username, self.creds.password)
         return self.session.request(method, url, headers=hdrs, data=body, auth=auth, timeout=self.timeout,
                                     verify=self._verify, stream=stream, params=params, allow_redirects=True)
 
@@ -250,7 +263,7 @@ class RegistryClient:
             query["scope"] = scope
         auth = None
         if self.creds.username and self.creds.password:
-            auth = (self.creds.username, self.creds.password.reveal())
+            auth = _Utf8Basic(self.creds.username, self.creds.password)
         for attempt in range(self.attempts):
             try:
                 resp = self.session.get(challenge["realm"], params=query, auth=auth, timeout=self.timeout,
