@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from edgeforge_ext.render import check_yaml_text
-from edgeforge_ext.secrets import MIN_MASKED_LENGTH, Secret, maskable, remember
+from edgeforge_ext.secrets import MASK, MIN_MASKED_LENGTH, Secret, maskable, remember
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config, RegistryEntry
@@ -36,13 +36,14 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     """The variables every user-data template sees (also a user's own templates).
 
     site, install, users, registry_credentials (or None), external_registries (or None).
-    Secrets stay `Secret` objects; the `yq` filter reveals them when it writes them.
+    Secrets are the real values: user-data must carry them (a template that printed a masked value
+    would put dead credentials into the ISO; check_secrets catches a template that does not write them).
     """
     v = config.values
     env = os.environ if env is None else env
     site: dict[str, Any] = {
         "palette_endpoint": v["site.palette_endpoint"],
-        "edge_host_token": config.edge_host_token,
+        "edge_host_token": _reveal(config.edge_host_token),
         "project_name": v["site.project_name"],
         "project_uid": v["site.project_uid"],
         "name": v["site.name"],
@@ -77,6 +78,10 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     _check_texts(credentials or {}, "registry", problems)
     _check_texts(external or {}, "registry", problems)
     return context
+
+
+def _reveal(secret: Secret | None) -> str | None:
+    return secret.reveal() if secret else None
 
 
 def _base(config: Config, key: str) -> Path | None:
@@ -153,12 +158,12 @@ def _user(i: int, table: Mapping[str, Any], config: Config, env: Mapping[str, st
             problems.append(f"{where}.ssh_keys: {item!r} is neither a public key nor a readable key file")
             continue
         keys.extend(ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#"))
-    passwd: Secret | None = None
+    passwd: str | None = None
     if table.get("passwd_env"):
         var = str(table["passwd_env"])
         if env.get(var):
-            passwd = Secret(env[var], source=f"env {var}")
-            remember(passwd)
+            passwd = env[var]
+            remember(Secret(passwd, source=f"env {var}"))
             if not maskable(env[var]):
                 warnings.append(f"{where}: the password from env {var} is shorter than {MIN_MASKED_LENGTH} "
                                 "characters: it is not masked in output")
@@ -237,9 +242,7 @@ def _k8s_registries(config: Config, credentials: dict[str, Any] | None, external
         host = str(reg["domain"]).split("/", 1)[0]
         entry: dict[str, Any] = {}
         if reg.get("username"):
-            password = reg.get("password")
-            entry["auth"] = {"username": reg["username"],
-                             "password": password.reveal() if isinstance(password, Secret) else str(password or "")}
+            entry["auth"] = {"username": reg["username"], "password": str(reg.get("password") or "")}
         if reg.get("insecure"):
             entry["tls"] = {"insecure_skip_verify": True}
         configs[host] = entry
@@ -250,7 +253,7 @@ def _k8s_registries(config: Config, credentials: dict[str, Any] | None, external
 def _registry_item(where: str, entry: RegistryEntry, base: Path | None, problems: list[str],
                    warnings: list[str]) -> dict[str, Any]:
     domain = _norm_domain(entry.domain, where, problems, scheme=False)
-    password: Secret | str = entry.password if entry.password else ""
+    password = _reveal(entry.password) or ""
     if entry.username and not entry.password:
         warnings.append(f"{where}: {domain} has a username but no password (set EDGEFORGE_REGISTRY_PASSWORD, "
                         "--registry-password-file/-stdin, or password_env in the table)")
@@ -275,6 +278,73 @@ def _check_texts(value: Any, where: str, problems: list[str]) -> None:
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _check_texts(item, f"{where}[{i}]", problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# The secrets in the rendered file
+
+
+def expected_secrets(context: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, what, value) of every secret the packaged template writes, by its place in user-data."""
+    found: list[tuple[str, str, str]] = []
+    token = context["site"]["edge_host_token"]
+    if token:
+        found.append(("stylus.site.edgeHostToken", "registration token", token))
+    single = context["registry_credentials"]
+    if single and single["password"]:
+        found.append(("stylus.registryCredentials.password", "registry password", single["password"]))
+    for i, reg in enumerate((context["external_registries"] or {}).get("registries", [])):
+        if reg["password"]:
+            found.append((f"stylus.externalRegistries.registries[{i}].password", f"password for {reg['domain']}",
+                          reg["password"]))
+    stage = 1 if context["k8s_registries"] else 0  # the users stage follows the registries.yaml one
+    for user in context["users"]:
+        if user["passwd"]:
+            found.append((f"stages.initramfs[{stage}].users.{user['name']}.passwd", f"password of {user['name']}",
+                          user["passwd"]))
+    return found
+
+
+def check_secrets(text: str, expected: list[tuple[str, str, str]], problems: list[str]) -> None:
+    """Every configured secret is in user-data, and no mask is: a template that printed a Secret, or a
+    file pasted from `config show`, would put dead credentials into the ISO."""
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return  # validate() reports it with the line
+    values = list(_string_values(data, ""))
+    secrets = [value for _, _, value in expected]
+    masked = [where for where, value in values if MASK in _without(value, secrets)]
+    for where in masked:
+        problems.append(f"{where}: holds the mask {MASK} instead of a secret (templates get the real values: "
+                        "write them with `| yq`)")
+    rest = _without(text, secrets)
+    if not masked and MASK in rest:  # in a comment or a key
+        line = 1 + rest[:rest.index(MASK)].count("\n")
+        problems.append(f"user-data line {line}: holds the mask {MASK} instead of a secret")
+    for field, what, secret in expected:
+        if not any(secret in value for _, value in values):
+            problems.append(f"{field}: the configured {what} is not in the rendered user-data (a template must "
+                            "write it, e.g. `{{ registry_credentials.password | yq }}`)")
+
+
+def _string_values(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(YAML path, text) of every string value in parsed YAML."""
+    if isinstance(value, str):
+        yield where or "user-data", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_values(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _string_values(item, f"{where}[{i}]")
+
+
+def _without(text: str, secrets: list[str]) -> str:
+    """`text` with the secrets taken out (a secret may itself contain the mask text)."""
+    for secret in secrets:
+        text = text.replace(secret, "")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------

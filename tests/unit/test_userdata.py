@@ -277,3 +277,24 @@ def test_bad_extra_yaml(tmp_path: Path, content: str, expected: str) -> None:
     assert any(expected in p for p in problems_of(config(tmp_path, render__extra_user_data=str(extra))))
     missing = config(tmp_path, render__extra_user_data=str(tmp_path / "missing.yaml"))
     assert any("cannot read" in p for p in problems_of(missing))
+
+
+def test_check_secrets_names_the_field_or_the_line_of_a_mask() -> None:
+    from edgeforge_ext.userdata import check_secrets
+
+    expected = [("stylus.externalRegistries.registries[1].password", "password for b.io", "b-Pa55word")]
+    text = ("#cloud-config\n# token: ********\nstylus:\n  externalRegistries:\n    registries:\n"
+            "      - {domain: a.io, password: '********'}\n      - {domain: b.io, password: b-Pa55word}\n")
+    problems: list[str] = []
+    check_secrets(text, expected, problems)
+    assert problems == ["stylus.externalRegistries.registries[0].password: holds the mask ******** instead of a "
+                        "secret (templates get the real values: write them with `| yq`)"]
+    problems = []
+    check_secrets(text.replace("'********'", "x").replace("b-Pa55word", "other"), expected, problems)
+    assert problems[0] == "user-data line 2: holds the mask ******** instead of a secret"
+    assert problems[1].startswith("stylus.externalRegistries.registries[1].password: the configured password for "
+                                  "b.io is not in the rendered user-data")
+    problems = []
+    check_secrets(text.replace("'********'", "'pre-********-b-Pa55word'").replace("# token: ********", ""),
+                  [("f", "w", "********-b-Pa55word")], problems)
+    assert problems == []  # a secret that itself holds the mask text is no mask
