@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgeforge_ext.errors import ConfigError
+from edgeforge_ext.errors import ConfigError, quoted
 from edgeforge_ext.secrets import (
     MIN_MASKED_LENGTH,
     Secret,
@@ -115,7 +115,7 @@ class Config:
                 break
         else:
             known = ", ".join(v.name for v in self.variants) or "none defined"
-            raise ConfigError(f"unknown variant {name!r} (variants: {known})")
+            raise ConfigError(f"unknown variant {quoted(name)} (variants: {known})")
         layers = list(self.layers)
         insert_at = next((i for i, (src, _) in enumerate(layers) if src.startswith("env")), len(layers))
         layers.insert(insert_at, (f"variant {name}", dict(variant.overrides)))
@@ -193,10 +193,6 @@ def load_config(
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"variant names must be unique: {', '.join(dupes)} ({file_label})")
-    for i, table in enumerate(values["users"]):
-        _check_table_keys(table, USER_KEYS, f"users[{i}]", file_label)
-    for i, table in enumerate(values["site.network"]):
-        _check_table_keys(table, NETWORK_KEYS, f"site.network[{i}]", file_label)
 
     return Config(
         values=values,
@@ -241,21 +237,48 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message ends with "(at line N, column M)": keep it, it is what users need.
         raise ConfigError(f"{path}: malformed TOML: {exc}") from exc
-    return _flatten(data, path)
+    unknown: list[str] = []
+    values = _flatten(data, unknown)
+    unknown.extend(_unknown_table_keys(values))
+    if len(unknown) == 1:
+        raise ConfigError(f"{path}: unknown key {unknown[0]}")
+    if unknown:
+        raise ConfigError(f"{path}: {len(unknown)} unknown keys", details=unknown)
+    return values
 
 
-def _flatten(data: Mapping[str, Any], path: Path, prefix: str = "") -> dict[str, Any]:
+def _flatten(data: Mapping[str, Any], unknown: list[str], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys and their values; each unknown key goes to `unknown` with its "did you mean"."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
         if name in KEY_BY_NAME:
             out[name] = value
         elif isinstance(value, dict) and any(k.name.startswith(name + ".") for k in KEYS):
-            out.update(_flatten(value, path, name + "."))
+            out.update(_flatten(value, unknown, name + "."))
         else:
             probe = f"{name}.{next(iter(value))}" if isinstance(value, dict) and value else name
-            raise ConfigError(f"{path}: unknown key '{name}'" + _did_you_mean(probe, [k.name for k in KEYS]))
+            unknown.append(f"'{name}'" + _did_you_mean(probe, [k.name for k in KEYS]))
     return out
+
+
+# The keys each [[table]] of a list-of-tables key may hold.
+_TABLE_KEYS = {"registry.registries": REGISTRY_ENTRY_KEYS, "users": USER_KEYS, "site.network": NETWORK_KEYS,
+               "variants": ("name", *VARIANT_KEYS)}
+
+
+def _unknown_table_keys(values: Mapping[str, Any]) -> list[str]:
+    """Unknown keys inside the file's [[tables]], each with its "did you mean"."""
+    unknown: list[str] = []
+    for name, allowed in _TABLE_KEYS.items():
+        tables = values.get(name)
+        if not isinstance(tables, list):
+            continue  # the type check names it
+        for i, table in enumerate(tables):
+            if isinstance(table, dict):
+                unknown.extend(f"'{name}[{i}].{key}'" + _did_you_mean(str(key), list(allowed))
+                               for key in table if key not in allowed)
+    return unknown
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:
@@ -291,12 +314,12 @@ def _from_string(key: Key, raw: str, source: str) -> Any:
             return True
         if low in _FALSE:
             return False
-        raise ConfigError(f"{key.name} must be true or false, got {raw!r} ({source})")
+        raise ConfigError(f"{key.name} must be true or false, got {quoted(raw)} ({source})")
     if key.kind == "int":
         try:
             return int(raw)
         except ValueError as exc:
-            raise ConfigError(f"{key.name} must be a whole number, got {raw!r} ({source})") from exc
+            raise ConfigError(f"{key.name} must be a whole number, got {quoted(raw)} ({source})") from exc
     if key.kind == "list":
         return [item.strip() for item in raw.split(",") if item.strip()]
     if key.kind == "dict":
@@ -309,7 +332,7 @@ def parse_pairs(items: list[str], what: str, source: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r} ({source})")
+            raise ConfigError(f"{what} expects KEY=VALUE, got {quoted(item)} ({source})")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -335,27 +358,29 @@ def _check_type(key: Key, value: Any, source: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{key.name} must be a string, got {type(value).__name__} {where}")
         if key.choices and value not in key.choices:
-            raise ConfigError(f"{key.name} must be one of {', '.join(key.choices)}, got {value!r} {where}"
+            raise ConfigError(f"{key.name} must be one of {', '.join(key.choices)}, got {quoted(value)} {where}"
                               + _did_you_mean(value, list(key.choices)))
         return value
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"{key.name} must be true or false, got {value!r} {where}")
+            raise ConfigError(f"{key.name} must be true or false, got {quoted(value)} {where}")
         return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key.name} must be a whole number, got {value!r} {where}")
+            raise ConfigError(f"{key.name} must be a whole number, got {quoted(value)} {where}")
         if key.minimum is not None and value < key.minimum:
             raise ConfigError(f"{key.name} must be at least {key.minimum}, got {value} {where}")
         return value
     if kind == "list":
-        if isinstance(value, str):
-            value = [value]
+        if isinstance(value, str):  # a list written as one string ("1.32.3,1.33.1") is not guessed at
+            hint = f"write a list: {key.name.rsplit('.', 1)[-1]} = {_as_list(value)}" if len(value) < 200 else None
+            raise ConfigError(f"{key.name} must be a list of strings, got the string {quoted(value)} {where}",
+                              hint=hint)
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key.name} must be a list of strings {where}")
         for item in value:
             if key.item_choices and item not in key.item_choices:
-                raise ConfigError(f"{key.name}: {item!r} is not one of {', '.join(key.item_choices)} {where}"
+                raise ConfigError(f"{key.name}: {quoted(item)} is not one of {', '.join(key.item_choices)} {where}"
                                   + _did_you_mean(item, list(key.item_choices)))
         return list(value)
     if kind == "dict":
@@ -369,21 +394,21 @@ def _check_type(key: Key, value: Any, source: str) -> Any:
     raise ConfigError(f"internal: unknown kind {kind}")  # pragma: no cover
 
 
+def _as_list(text: str) -> str:
+    """How `text` ("a,b") is written as a TOML list."""
+    import json
+
+    return json.dumps([item.strip() for item in text.split(",") if item.strip()])
+
+
 def _scalar_str(value: str | int | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
-def _check_table_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str, source: str) -> None:
-    for name in table:
-        if name not in allowed:
-            raise ConfigError(f"unknown key '{where}.{name}' ({source})" + _did_you_mean(name, list(allowed)))
-
-
 def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], source: str) -> RegistryEntry:
-    where = f"registry.registries[{i}]"
-    _check_table_keys(table, REGISTRY_ENTRY_KEYS, where, source)
+    where = f"registry.registries[{i}]"  # its keys were checked with the file (_unknown_table_keys)
     domain = table.get("domain")
     if not isinstance(domain, str) or not domain:
         raise ConfigError(f"{where}.domain is required ({source})")
@@ -397,8 +422,8 @@ def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], so
     if password is not None and table.get("username"):
         password = password.for_login(str(table["username"]))
     certs = table.get("certificates", [])
-    if isinstance(certs, str):
-        certs = [certs]
+    if not isinstance(certs, list) or not all(isinstance(c, str) for c in certs):
+        raise ConfigError(f"{where}.certificates must be a list of strings, got {quoted(certs)} ({source})")
     insecure = table.get("insecure", False)
     if not isinstance(insecure, bool):
         raise ConfigError(f"{where}.insecure must be true or false ({source})")
@@ -414,7 +439,6 @@ def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], so
 
 def _variant(i: int, table: Mapping[str, Any], source: str) -> Variant:
     where = f"variants[{i}]"
-    _check_table_keys(table, ("name", *VARIANT_KEYS), where, source)
     name = table.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}.name is required ({source})")

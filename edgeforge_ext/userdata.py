@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from edgeforge_ext.errors import quoted
 from edgeforge_ext.render import check_yaml_text
 from edgeforge_ext.secrets import MASK, MIN_MASKED_LENGTH, Secret, maskable, remember
 
@@ -121,7 +122,7 @@ def _interfaces(tables: list[Mapping[str, Any]], problems: list[str]) -> dict[st
             continue
         kind = str(table.get("type") or ("static" if table.get("ip") else "dhcp"))
         if kind not in ("static", "dhcp"):
-            problems.append(f"{where}.type must be static or dhcp, got {kind!r}")
+            problems.append(f"{where}.type must be static or dhcp, got {quoted(kind)}")
         if kind == "static" and not table.get("ip"):
             problems.append(f"{where}: a static interface needs ip")
         if name in out:
@@ -155,7 +156,7 @@ def _user(i: int, table: Mapping[str, Any], config: Config, env: Mapping[str, st
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
-            problems.append(f"{where}.ssh_keys: {item!r} is neither a public key nor a readable key file")
+            problems.append(f"{where}.ssh_keys: {quoted(item)} is neither a public key nor a readable key file")
             continue
         keys.extend(ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#"))
     passwd: str | None = None
@@ -176,7 +177,7 @@ def _norm_domain(domain: str, where: str, problems: list[str], *, scheme: bool =
     domain = domain.strip().rstrip("/")
     # Registry domains are checked in the rendered YAML (validate), mapping rules only here.
     if scheme and "://" in domain:
-        problems.append(f"{where}: {domain!r} must not have a scheme (write host[:port][/path])")
+        problems.append(f"{where}: {quoted(domain)} must not have a scheme (write host[:port][/path])")
     elif not domain:
         problems.append(f"{where}: the registry domain is empty")
     return domain
@@ -497,7 +498,7 @@ def _check_stylus(stylus: dict[str, Any], problems: list[str], warnings: list[st
             for src, dst in rules.items():
                 for part in (src, dst):
                     if isinstance(part, str) and _EXAMPLE_HOST.search(part):
-                        problems.append(f"stylus.externalRegistries.registryMappingRules: {part!r} is the "
+                        problems.append(f"stylus.externalRegistries.registryMappingRules: {quoted(part)} is the "
                                         "documentation's example.com placeholder")
     site = stylus.get("site")
     if isinstance(site, dict):
@@ -508,7 +509,7 @@ def _check_stylus(stylus: dict[str, Any], problems: list[str], warnings: list[st
         endpoint = site.get("paletteEndpoint")
         if isinstance(endpoint, str):
             if _EXAMPLE_HOST.search(endpoint) or endpoint.startswith("<"):
-                problems.append(f"stylus.site.paletteEndpoint: {endpoint!r} is a placeholder")
+                problems.append(f"stylus.site.paletteEndpoint: {quoted(endpoint)} is a placeholder")
             elif "://" in endpoint:
                 warnings.append("stylus.site.paletteEndpoint: the docs write it without a scheme "
                                 "(e.g. api.spectrocloud.com)")
@@ -517,7 +518,7 @@ def _check_stylus(stylus: dict[str, Any], problems: list[str], warnings: list[st
             for key in ("httpProxy", "httpsProxy"):
                 value = network.get(key)
                 if isinstance(value, str) and _EXAMPLE_HOST.search(value):
-                    problems.append(f"stylus.site.network.{key}: {value!r} is a placeholder")
+                    problems.append(f"stylus.site.network.{key}: {quoted(value)} is a placeholder")
 
 
 def _check_registry(item: dict[str, Any], where: str, problems: list[str], warnings: list[str]) -> None:
@@ -527,9 +528,9 @@ def _check_registry(item: dict[str, Any], where: str, problems: list[str], warni
     domain = item.get("domain")
     if isinstance(domain, str):
         if _EXAMPLE_HOST.search(domain):
-            problems.append(f"{where}.domain: {domain!r} is the documentation's example.com placeholder")
+            problems.append(f"{where}.domain: {quoted(domain)} is the documentation's example.com placeholder")
         if "://" in domain:
-            problems.append(f"{where}.domain: {domain!r} must not have a scheme (write host[:port][/path])")
+            problems.append(f"{where}.domain: {quoted(domain)} must not have a scheme (write host[:port][/path])")
         if domain.endswith("/"):
             warnings.append(f"{where}.domain: a trailing '/' is not in any documented example")
 
@@ -569,7 +570,7 @@ def _check_type(value: Any, spec: Any, where: str, problems: list[str], warnings
         return
     if isinstance(spec, tuple):  # an enum of strings
         if value not in spec:
-            problems.append(f"{label}: expected one of {', '.join(spec)}, got {value!r}")
+            problems.append(f"{label}: expected one of {', '.join(spec)}, got {quoted(value)}")
         return
     if isinstance(spec, list):
         if not isinstance(value, list):
