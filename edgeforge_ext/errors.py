@@ -82,6 +82,22 @@ class RegistryError(EdgeforgeError):
     exit_code = 9
 
 
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials, or wants some and has none (exit 9)."""
+
+
+class RegistryUnreachable(RegistryError):
+    """No answer from the registry (or its token service) after the retries (exit 9)."""
+
+
+class RegistryStatusError(RegistryError):
+    """The registry answered an API call with an unexpected HTTP status (exit 9)."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
 class Interrupted(EdgeforgeError):
     """Ctrl-C or SIGTERM; everything started was stopped and removed (exit 130)."""
 
