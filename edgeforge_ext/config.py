@@ -169,6 +169,11 @@ def load_config(
             if sources[name].startswith("file") and values[name]:
                 values[name] = str(base / Path(values[name]).expanduser())
 
+    file_dir = file_path.parent if file_path is not None else None
+    for name in ("registry.certificates", "site.ca_certs"):
+        relative_to = file_dir if sources[name].startswith("file") else None
+        values[name] = [_ca_file(item, name, relative_to, sources[name]) for item in values[name]]
+
     # Same order as every other value: a file named on the command line beats the environment, which
     # beats a file named in edgeforge.toml; stdin (--registry-password-stdin) is a flag too.
     password = registry_password or _layered_secret(
@@ -184,7 +189,8 @@ def load_config(
         url = str(values[url_key])
         remember(*url_secrets(url), url_login(url, f"the credentials in {url_key}"))
 
-    registries = tuple(_registry_entry(i, t, env, file_label) for i, t in enumerate(values["registry.registries"]))
+    registries = tuple(_registry_entry(i, t, env, file_label, file_dir)
+                       for i, t in enumerate(values["registry.registries"]))
     remember(*(r.password for r in registries))
     url_logins = [url_login(str(values[k]), f"the credentials in {k}") for k in _URL_KEYS]
     warnings.extend(_unmasked_warnings([password, token, *(r.password for r in registries), *url_logins]))
@@ -407,7 +413,26 @@ def _scalar_str(value: str | int | bool) -> str:
     return str(value)
 
 
-def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], source: str) -> RegistryEntry:
+def _ca_file(item: str, where: str, base: Path | None, source: str) -> str:
+    """A CA certificate file (relative to the config file when it names it) that can be read, or the PEM
+    text itself. A file that is not there is a configuration error naming it."""
+    if item.lstrip().startswith("-----BEGIN"):
+        return item
+    path = Path(item).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read the CA certificate file {path}: {exc.strerror} ({source})",
+                          hint="give the path of a PEM file (relative paths in edgeforge.toml are relative "
+                          "to that file)") from None
+    return str(path)
+
+
+def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], source: str,
+                    base: Path | None) -> RegistryEntry:
     where = f"registry.registries[{i}]"  # its keys were checked with the file (_unknown_table_keys)
     domain = table.get("domain")
     if not isinstance(domain, str) or not domain:
@@ -424,6 +449,7 @@ def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], so
     certs = table.get("certificates", [])
     if not isinstance(certs, list) or not all(isinstance(c, str) for c in certs):
         raise ConfigError(f"{where}.certificates must be a list of strings, got {quoted(certs)} ({source})")
+    certs = [_ca_file(c, f"{where}.certificates", base, source) for c in certs]
     insecure = table.get("insecure", False)
     if not isinstance(insecure, bool):
         raise ConfigError(f"{where}.insecure must be true or false ({source})")

@@ -153,3 +153,19 @@ def test_no_git_on_the_host_exits_4_in_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: cannot run git: "), proc.stderr
     assert lines[1] == "hint: install git (e.g. apt-get install git), or set GIT_PYTHON_GIT_EXECUTABLE to its path"
+
+
+@pytest.mark.parametrize("toml, command", [
+    ('[registry]\ndomain = "reg.example.net/x"\ncertificates = ["missing-ca.pem"]\n', ["images", "verify"]),
+    ('[registry]\ndomain = "127.0.0.1:9/x"\ncertificates = ["missing-ca.pem", "other.pem"]\n', ["images", "verify"]),
+    ('[[registry.registries]]\ndomain = "reg.example.net"\ncertificates = ["missing-ca.pem"]\n', ["images", "verify"]),
+    ('[site]\nca_certs = ["missing-ca.pem"]\n', ["render", "--output", "out"]),
+], ids=["registry.certificates", "several", "registries-entry", "site.ca_certs"])
+def test_a_missing_ca_file_is_a_usage_error_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    toml: str, command: list[str]) -> None:
+    (tmp_path / "edgeforge.toml").write_text(toml)
+    (tmp_path / "images.txt").write_text("quay.io/a/b:1\n")
+    options = ["--images", str(tmp_path / "images.txt")] if command[0] == "images" else []
+    command = [str(tmp_path / c) if c == "out" else c for c in command]
+    check(capsys, ["--config", str(tmp_path / "edgeforge.toml"), *command, *options], 2,
+          f"cannot read the CA certificate file {tmp_path / 'missing-ca.pem'}: No such file or directory")
