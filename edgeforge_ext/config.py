@@ -152,7 +152,7 @@ def load_config(
     flag_values = {k: v for k, v in (flags or {}).items() if v is not None}
     for name in flag_values:
         if name not in KEY_BY_NAME:
-            raise ConfigError(f"internal: flag for unknown key {name}")
+            raise KeyError(f"a command passes a flag for the unknown config key {name}")  # a bug: exit 1
 
     file_label = f"file {file_path}" if file_path else "file"
     layers: list[tuple[str, Mapping[str, Any]]] = [
@@ -397,7 +397,7 @@ def _check_type(key: Key, value: Any, source: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ConfigError(f"{key.name} must be a list of tables ([[{key.name}]]) {where}")
         return list(value)
-    raise ConfigError(f"internal: unknown kind {kind}")  # pragma: no cover
+    raise ValueError(f"settings.py gives {key.name} the unknown kind {kind}")  # pragma: no cover - a bug
 
 
 def _as_list(text: str) -> str:

@@ -169,3 +169,14 @@ def test_a_missing_ca_file_is_a_usage_error_naming_it(tmp_path: Path, capsys: py
     command = [str(tmp_path / c) if c == "out" else c for c in command]
     check(capsys, ["--config", str(tmp_path / "edgeforge.toml"), *command, *options], 2,
           f"cannot read the CA certificate file {tmp_path / 'missing-ca.pem'}: No such file or directory")
+
+
+def test_a_bug_is_a_plain_exception_not_a_usage_error() -> None:
+    from edgeforge_ext.config import load_config
+    from edgeforge_ext.errors import EdgeforgeError
+
+    # A command passing a flag for a key that does not exist is a bug in edgeforge-ext (exit 1 with
+    # "internal error"), not a configuration error (exit 2) that says "internal".
+    with pytest.raises(Exception, match="no_such_key") as info:
+        load_config(None, env={}, flags={"build.no_such_key": "x"})
+    assert not isinstance(info.value, EdgeforgeError)
