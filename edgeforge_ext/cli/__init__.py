@@ -145,6 +145,7 @@ def run(argv: list[str] | None = None) -> int:
     from edgeforge_ext import console
 
     console.set_verbose(False)  # -v of this invocation only
+    console.forget_warnings()  # each warning once per invocation
 
     secrets = sys.modules.get("edgeforge_ext.secrets")  # not imported yet: nothing to forget
     if secrets is not None:
