@@ -61,7 +61,8 @@ def root(
                                                    metavar="DIR")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="more detail (build: the plan and preflight table, push progress)")] = False,
+        "--verbose", "-v", help="more detail from build and push: the plan, the preflight table, push progress")]
+    = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print the version and exit")] = False,

@@ -99,3 +99,27 @@ def test_every_flag_and_env_var_in_the_readme_exists() -> None:
 
     known_env = {k.env_name for k in KEYS if k.env} | set(SECRET_ENV) | {"EDGEFORGE_CONFIG"}
     assert set(re.findall(r"EDGEFORGE_[A-Z0-9_]*[A-Z0-9]", text)) - known_env == set()
+
+
+def test_the_readme_installs_into_its_own_environment_first() -> None:
+    first_block = re.search(r"^```sh\n(.*?)^```", _readme(), re.M | re.S)
+    assert first_block is not None
+    install = first_block.group(1).splitlines()[0]
+    # A global `pip install .` replaced the user's click with edgeforge-ext's pinned one.
+    assert install.startswith(("pipx install", "python3 -m venv")), install
+
+
+def test_the_readme_says_what_verbose_does() -> None:
+    text = " ".join(_readme().split())
+    said = text[text.index("`-v`/`--verbose`"):]
+    said = said[:said.index(". Other commands")]
+    for effect in ("`build` shows the resolved plan", "preflight table also when every check passes",
+                   "push progress also when stderr is not a terminal"):
+        assert effect in said, said
+
+
+def test_the_readme_says_how_git_gets_a_forks_credentials() -> None:
+    text = " ".join(_readme().split())
+    assert "asks for them through `GIT_ASKPASS`" in text
+    assert "belongs in `EDGEFORGE_CANVOS_URL`" in text
+    assert "through git's environment" not in text  # what it did before: the token was in /proc/PID/environ
