@@ -28,7 +28,8 @@ class ProxyState:
     answer: Answer | None = None
     write_delay: float = 0.0
     in_flight: dict[str, int] = field(default_factory=dict)
-    max_concurrent_writes: dict[str, int] = field(default_factory=dict)
+    max_concurrent_writes: dict[str, int] = field(default_factory=dict)  # per repository
+    max_writes_at_once: int = 0  # in all repositories together
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
@@ -41,6 +42,7 @@ class ProxyState:
         with self.lock:
             self.in_flight[repo] = self.in_flight.get(repo, 0) + 1
             self.max_concurrent_writes[repo] = max(self.max_concurrent_writes.get(repo, 0), self.in_flight[repo])
+            self.max_writes_at_once = max(self.max_writes_at_once, sum(self.in_flight.values()))
         try:
             time.sleep(self.write_delay)
             yield
