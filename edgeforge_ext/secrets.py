@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -162,16 +163,28 @@ def basic_credentials(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
+# Characters that JSON, YAML, Python and percent-encoding all leave as they are.
+_PLAIN_RUN = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def _anchor(value: str) -> str:
+    """A piece of `value` that each of its encoded forms contains, to skip them all when it is absent:
+    its longest run of plain characters, or `value` itself when that run is too short to search for."""
+    run = max(_PLAIN_RUN.findall(value), key=len, default="")
+    return run if len(run) >= MIN_MASKED_LENGTH else value
+
+
 class Redactor:
     """Replaces every known secret in a text with a mask, in every form it can take there (encoded_forms,
     and the base64 Basic credentials of its login).
 
     Longest forms first, so a secret that contains another is masked whole. Secrets shorter than
-    MIN_MASKED_LENGTH are not masked."""
+    MIN_MASKED_LENGTH are not masked. A text is searched for each secret's anchor first, and for the
+    forms only of the secrets whose anchor it holds: a build log has millions of lines and few secrets."""
 
     def __init__(self, secrets: Iterable[Secret | str | None] = ()) -> None:
-        self._forms: list[str] = []
-        self._bytes: list[bytes] = []
+        self._forms: list[tuple[str, str]] = []  # (form, its anchor), longest form first
+        self._bytes: list[tuple[bytes, bytes]] = []
         self._raw: set[str] = set()
         self._logins: set[tuple[str, str]] = set()
         for secret in secrets:
@@ -187,32 +200,44 @@ class Redactor:
         raw = secret.reveal() if isinstance(secret, Secret) else secret
         if not raw or not maskable(raw):
             return
-        forms = set()
+        forms: dict[str, str] = {}
         if raw not in self._raw:
             self._raw.add(raw)
-            forms |= encoded_forms(raw)
+            anchor = _anchor(raw)
+            forms.update((form, anchor if anchor in form else form) for form in encoded_forms(raw))
         login = secret.login if isinstance(secret, Secret) else ""
         if login and (login, raw) not in self._logins:
             self._logins.add((login, raw))
-            forms.add(basic_credentials(login, raw))
-        if forms - set(self._forms):
-            self._forms = sorted(set(self._forms) | forms, key=len, reverse=True)
-            self._bytes = [form.encode() for form in self._forms]
+            credentials = basic_credentials(login, raw)
+            forms[credentials] = credentials
+        known = dict(self._forms)
+        if forms.keys() - known.keys():
+            known.update(forms)
+            self._forms = sorted(known.items(), key=lambda item: len(item[0]), reverse=True)
+            self._bytes = [(form.encode(), anchor.encode()) for form, anchor in self._forms]
 
     @property
     def active(self) -> bool:
         return bool(self._forms)
 
     def __call__(self, text: str) -> str:
-        for form in self._forms:
-            if form in text:
+        present: dict[str, bool] = {}
+        for form, anchor in self._forms:
+            found = present.get(anchor)
+            if found is None:
+                found = present[anchor] = anchor in text
+            if found and form in text:
                 text = text.replace(form, MASK)
         return text
 
     def bytes(self, data: bytes) -> bytes:
         mask = MASK.encode()
-        for form in self._bytes:
-            if form in data:
+        present: dict[bytes, bool] = {}
+        for form, anchor in self._bytes:
+            found = present.get(anchor)
+            if found is None:
+                found = present[anchor] = anchor in data
+            if found and form in data:
                 data = data.replace(form, mask)
         return data
 
