@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgeforge_ext.errors import ConfigError, quoted
+from edgeforge_ext.errors import ECHO_LIMIT, ConfigError, quoted
 from edgeforge_ext.secrets import (
     MIN_MASKED_LENGTH,
     Secret,
@@ -184,15 +184,13 @@ def load_config(
     if password is not None and values["registry.username"]:
         password = password.for_login(str(values["registry.username"]))  # also masked as Basic credentials
     remember(password, token)
-    # Proxy URLs may carry credentials; the build needs them in its environment, but no log shows them.
-    for url_key in _URL_KEYS:
-        url = str(values[url_key])
-        remember(*url_secrets(url), url_login(url, f"the credentials in {url_key}"))
+    # A fork's and the proxies' URLs may carry credentials; git and the build need them, no log shows them.
+    url_logins = [url_login(str(values[k]), f"the credentials in {k}") for k in _URL_KEYS]
+    remember(*(s for k in _URL_KEYS for s in url_secrets(str(values[k]))), *url_logins)
 
     registries = tuple(_registry_entry(i, t, env, file_label, file_dir)
                        for i, t in enumerate(values["registry.registries"]))
     remember(*(r.password for r in registries))
-    url_logins = [url_login(str(values[k]), f"the credentials in {k}") for k in _URL_KEYS]
     warnings.extend(_unmasked_warnings([password, token, *(r.password for r in registries), *url_logins]))
     variants = tuple(_variant(i, t, file_label) for i, t in enumerate(values["variants"]))
     names = [v.name for v in variants]
@@ -379,7 +377,8 @@ def _check_type(key: Key, value: Any, source: str) -> Any:
         return value
     if kind == "list":
         if isinstance(value, str):  # a list written as one string ("1.32.3,1.33.1") is not guessed at
-            hint = f"write a list: {key.name.rsplit('.', 1)[-1]} = {_as_list(value)}" if len(value) < 200 else None
+            hint = f"write a list: {key.name.rsplit('.', 1)[-1]} = {_as_list(value)}" if len(value) < ECHO_LIMIT \
+                else None
             raise ConfigError(f"{key.name} must be a list of strings, got the string {quoted(value)} {where}",
                               hint=hint)
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
