@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SECRET = "s3cret-Pa55:word#1"
+TOKEN = "aUAxT0ken-0ChYCrO-pässwörd"  # non-ASCII: more encoded forms to look for
 IMAGE = "edgeforge-bench/busybox:latest"
 LABEL = {"io.edgeforge-ext.bench": "log_relay"}
 PAD = "x" * 72
@@ -56,7 +57,7 @@ def relay_child(lines: str, log_path: str) -> None:
     from edgeforge_ext import engine
     from edgeforge_ext.engine import ContainerSpec
     from edgeforge_ext.logrelay import LogRelay
-    from edgeforge_ext.secrets import Redactor
+    from edgeforge_ext.secrets import Redactor, Secret
 
     c = engine.client()
     count = [0]
@@ -67,9 +68,11 @@ def relay_child(lines: str, log_path: str) -> None:
     spec = ContainerSpec(image=IMAGE, command=["sh", "-c", script(int(lines))], labels=LABEL, role="bench")
     attached: list[engine.AttachedOutput] = []
     started = time.perf_counter()
+    # As a build has them: the registry password with its user name (Basic auth form) and the token.
+    redactor = Redactor([Secret(SECRET, login="builder"), Secret(TOKEN)])
     with open(log_path, "w", encoding="utf-8") as sink, engine.managed_container(
             c, spec, on_created=lambda ctr: attached.append(engine.AttachedOutput(c, ctr))) as ctr:
-        relay = LogRelay(redactor=Redactor([SECRET]), sink=sink, on_line=on_line, tail_lines=50)
+        relay = LogRelay(redactor=redactor, sink=sink, on_line=on_line, tail_lines=50)
         for chunk in attached[0].chunks():
             relay.feed(chunk)
         relay.close()

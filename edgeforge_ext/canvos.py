@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -83,23 +84,45 @@ def _userinfo(url: str) -> list[str]:
     return sorted(parts, key=len, reverse=True)
 
 
-def git_transport(url: str) -> tuple[str, dict[str, str]]:
-    """The URL git is given, and the environment that carries its credentials.
+# git runs this when the server asks for credentials, with "Username for '...'" or "Password for '...'"
+# as its argument; the answers are the files beside it. `cat` gets a file name, never the secret.
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) exec cat "${0%/*}/username" ;;
+  *) exec cat "${0%/*}/password" ;;
+esac
+"""
+
+
+@contextmanager
+def git_transport(url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """The URL git is given, and the environment it runs with, while the block runs.
 
     A private fork's `https://user:token@host/...` never goes into git's argv (visible in `ps` to every
-    user): git gets the scrubbed URL and the credentials as an `Authorization: Basic` header through
-    git's environment-only config (GIT_CONFIG_COUNT, git >= 2.31). Other schemes are passed as given."""
+    user), its environment (/proc/PID/environ) or the checkout's config: git gets the scrubbed URL and
+    GIT_ASKPASS, a small program that answers git's user name and password prompts from 0600 files in a
+    private (0700) temporary directory, removed when the block ends. credential.helper is emptied for
+    these calls so no helper of the user's stores the token. Other URLs are passed as given."""
     match = _CREDENTIALS.search(url)
     if not match or not url.lower().startswith(("http://", "https://")):
-        return url, {}
-    import base64
+        yield url, {}
+        return
+    user, _, password = unquote(match.group(0)[len(match.group(1)):-1]).partition(":")
+    with tempfile.TemporaryDirectory(prefix="edgeforge-git-") as private:  # mode 0700
+        folder = Path(private)
+        _write_private(folder / "username", user, 0o600)
+        _write_private(folder / "password", password, 0o600)
+        _write_private(folder / "askpass", _ASKPASS, 0o700)
+        yield scrub_url(url), {"GIT_ASKPASS": str(folder / "askpass"), "GIT_TERMINAL_PROMPT": "0",
+                               "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper",
+                               "GIT_CONFIG_VALUE_0": ""}
 
-    info = unquote(match.group(0)[len(match.group(1)):-1])
-    user, _, password = info.partition(":")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-           "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}", "GIT_TERMINAL_PROMPT": "0"}
-    return scrub_url(url), env
+
+def _write_private(path: Path, text: str, mode: int) -> None:
+    """Create `path` with `mode` from the start (never readable by others, not even for a moment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def _clean(text: str, url: str = "") -> str:
@@ -237,10 +260,10 @@ def _commit_of(g: Any, prefix: str) -> str | None:
         return None
 
 
-def _fetch(g: Any, url: str, *, as_process: bool = False) -> Any:
-    """One fetch: branches into origin/*, every tag (moved tags follow upstream)."""
+def _fetch(g: Any, remote: str, env: dict[str, str], *, as_process: bool = False) -> Any:
+    """One fetch: branches into origin/*, every tag (moved tags follow upstream). `remote` and `env`
+    come from git_transport, whose block must outlive the fetch."""
     # Not --quiet: its report of moved refs is how _fetch_concurrently knows whether refs changed.
-    remote, env = git_transport(url)
     proc = g.fetch("--tags", "--force", remote, "+refs/heads/*:refs/remotes/origin/*",
                    as_process=True, env=env or None)
     return proc if as_process else _finish_git(proc)
@@ -362,20 +385,21 @@ def _fetch_concurrently(g: Any, path: Path,
     no ref moved; when it printed anything the refs are read again after it."""
     git = _gitpython()
 
-    fetch = _fetch(g, url, as_process=True)
-    try:
-        status = _status(g)
-        refs = _local_refs(g)
-    except BaseException as exc:
-        _kill(fetch)
-        if isinstance(exc, git.exc.GitCommandError):
-            raise _broken(path, exc) from None
-        raise
-    try:
-        said = _finish_git(fetch)
-        fetch_error = ""
-    except git.exc.GitCommandError as exc:
-        said, fetch_error = "", _git_message(exc, url)
+    with git_transport(url) as (remote, env):
+        fetch = _fetch(g, remote, env, as_process=True)
+        try:
+            status = _status(g)
+            refs = _local_refs(g)
+        except BaseException as exc:
+            _kill(fetch)
+            if isinstance(exc, git.exc.GitCommandError):
+                raise _broken(path, exc) from None
+            raise
+        try:
+            said = _finish_git(fetch)
+            fetch_error = ""
+        except git.exc.GitCommandError as exc:
+            said, fetch_error = "", _git_message(exc, url)
     if said.strip() and not fetch_error:
         with _git_errors(f"could not read the refs of {path}", url):
             refs = _local_refs(g)
@@ -403,7 +427,8 @@ def _clone(url: str, ref: str, path: Path) -> tuple[str | None, str, dict[str, s
         with _git_errors(f"could not clone {scrub_url(url)}", url):
             g.init("--quiet")
             g.remote("add", "origin", scrub_url(url))  # the full URL (credentials) stays off the disk
-            _fetch(g, url)
+            with git_transport(url) as (remote, env):
+                _fetch(g, remote, env)
         with _git_errors(f"could not check out {ref}", url):
             tags, branches = _local_refs(g)
             tag, sha = _resolve(ref, tags, branches, url, lambda p: _commit_of(g, p))
@@ -595,8 +620,7 @@ def parse_arg_file(text: str) -> dict[str, str]:
 def resolve_remote(url: str, ref: str) -> tuple[str | None, str]:
     """(tag or None, sha) of `ref` in the remote, by `git ls-remote`: no local side effects."""
     g = _git(None)
-    with _git_errors(f"could not list the refs of {scrub_url(url)}", url):
-        remote, env = git_transport(url)
+    with git_transport(url) as (remote, env), _git_errors(f"could not list the refs of {scrub_url(url)}", url):
         out = str(g.ls_remote("--tags", "--heads", remote, env=env or None))
     tags: dict[str, str] = {}
     branches: dict[str, str] = {}

@@ -13,8 +13,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgeforge_ext.errors import ConfigError
-from edgeforge_ext.secrets import Secret, remember, secret_from_env, secret_from_file, url_secrets
+from edgeforge_ext.errors import ECHO_LIMIT, ConfigError, quoted
+from edgeforge_ext.secrets import (
+    MIN_MASKED_LENGTH,
+    Secret,
+    maskable,
+    remember,
+    secret_from_env,
+    secret_from_file,
+    url_login,
+    url_secrets,
+)
 from edgeforge_ext.settings import (
     ENV_EDGE_HOST_TOKEN,
     ENV_REGISTRY_PASSWORD,
@@ -34,6 +43,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 CONFIG_FILE_NAME = "edgeforge.toml"
+# Keys whose URL may carry user:password@ (a private CanvOS fork, proxies).
+_URL_KEYS = ("canvos.url", "build.http_proxy", "build.https_proxy", "site.http_proxy", "site.https_proxy")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -110,7 +121,7 @@ class Config:
                 break
         else:
             known = ", ".join(v.name for v in self.variants) or "none defined"
-            raise ConfigError(f"unknown variant {name!r} (variants: {known})")
+            raise ConfigError(f"unknown variant {quoted(name)} (variants: {known})")
         layers = list(self.layers)
         insert_at = next((i for i, (src, _) in enumerate(layers) if src.startswith("env")), len(layers))
         layers.insert(insert_at, (f"variant {name}", dict(variant.overrides)))
@@ -148,7 +159,7 @@ def load_config(
     flag_values = {k: v for k, v in (flags or {}).items() if v is not None}
     for name in flag_values:
         if name not in KEY_BY_NAME:
-            raise ConfigError(f"internal: flag for unknown key {name}")
+            raise KeyError(f"a command passes a flag for the unknown config key {name}")  # a bug: exit 1
 
     file_label = f"file {file_path}" if file_path else "file"
     layers: list[tuple[str, Mapping[str, Any]]] = [
@@ -166,6 +177,11 @@ def load_config(
             if sources[name].startswith("file") and values[name]:
                 values[name] = str(base / Path(values[name]).expanduser())
 
+    file_dir = file_path.parent if file_path is not None else None
+    for name in ("registry.certificates", "site.ca_certs"):
+        relative_to = file_dir if sources[name].startswith("file") else None
+        values[name] = [_ca_file(item, name, relative_to, sources[name]) for item in values[name]]
+
     # Same order as every other value: a file named on the command line beats the environment, which
     # beats a file named in edgeforge.toml; stdin (--registry-password-stdin) is a flag too.
     password = registry_password or _layered_secret(
@@ -175,22 +191,22 @@ def load_config(
                             sources["site.edge_host_token_file"], "edge host token")
     pro_key = _layered_secret(ENV_UBUNTU_PRO_KEY, env, values["build.ubuntu_pro_key_file"],
                               sources["build.ubuntu_pro_key_file"], "Ubuntu Pro token")
-    remember(password, token, pro_key, *url_secrets(str(values["canvos.url"])))
-    # Proxy URLs may carry credentials; the build needs them in its environment, but no log shows them.
-    for proxy_key in ("build.http_proxy", "build.https_proxy", "site.http_proxy", "site.https_proxy"):
-        remember(*url_secrets(str(values[proxy_key])))
+    if password is not None and values["registry.username"]:
+        password = password.for_login(str(values["registry.username"]))  # also masked as Basic credentials
+    remember(password, token, pro_key)
+    # A fork's and the proxies' URLs may carry credentials; git and the build need them, no log shows them.
+    url_logins = [url_login(str(values[k]), f"the credentials in {k}") for k in _URL_KEYS]
+    remember(*(s for k in _URL_KEYS for s in url_secrets(str(values[k]))), *url_logins)
 
-    registries = tuple(_registry_entry(i, t, env, file_label) for i, t in enumerate(values["registry.registries"]))
+    registries = tuple(_registry_entry(i, t, env, file_label, file_dir)
+                       for i, t in enumerate(values["registry.registries"]))
     remember(*(r.password for r in registries))
+    warnings.extend(_unmasked_warnings([password, token, pro_key, *(r.password for r in registries), *url_logins]))
     variants = tuple(_variant(i, t, file_label) for i, t in enumerate(values["variants"]))
     names = [v.name for v in variants]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"variant names must be unique: {', '.join(dupes)} ({file_label})")
-    for i, table in enumerate(values["users"]):
-        _check_table_keys(table, USER_KEYS, f"users[{i}]", file_label)
-    for i, table in enumerate(values["site.network"]):
-        _check_table_keys(table, NETWORK_KEYS, f"site.network[{i}]", file_label)
 
     return Config(
         values=values,
@@ -205,6 +221,13 @@ def load_config(
         warnings=tuple(warnings),
         layers=tuple(layers),
     )
+
+
+def _unmasked_warnings(secrets: list[Secret | None]) -> list[str]:
+    """One warning for each secret too short to be masked (it would garble ordinary text)."""
+    short = dict.fromkeys(s.source for s in secrets if s and not maskable(s.reveal()))
+    return [f"the secret from {source} is shorter than {MIN_MASKED_LENGTH} characters: it is not masked in "
+            "output (masking so short a text would garble ordinary words)" for source in short]
 
 
 def _layered_secret(env_name: str, env: Mapping[str, str], file: str, file_source: str, what: str) -> Secret | None:
@@ -230,21 +253,48 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message ends with "(at line N, column M)": keep it, it is what users need.
         raise ConfigError(f"{path}: malformed TOML: {exc}") from exc
-    return _flatten(data, path)
+    unknown: list[str] = []
+    values = _flatten(data, unknown)
+    unknown.extend(_unknown_table_keys(values))
+    if len(unknown) == 1:
+        raise ConfigError(f"{path}: unknown key {unknown[0]}")
+    if unknown:
+        raise ConfigError(f"{path}: {len(unknown)} unknown keys", details=unknown)
+    return values
 
 
-def _flatten(data: Mapping[str, Any], path: Path, prefix: str = "") -> dict[str, Any]:
+def _flatten(data: Mapping[str, Any], unknown: list[str], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys and their values; each unknown key goes to `unknown` with its "did you mean"."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
         if name in KEY_BY_NAME:
             out[name] = value
         elif isinstance(value, dict) and any(k.name.startswith(name + ".") for k in KEYS):
-            out.update(_flatten(value, path, name + "."))
+            out.update(_flatten(value, unknown, name + "."))
         else:
             probe = f"{name}.{next(iter(value))}" if isinstance(value, dict) and value else name
-            raise ConfigError(f"{path}: unknown key '{name}'" + _did_you_mean(probe, [k.name for k in KEYS]))
+            unknown.append(f"'{name}'" + _did_you_mean(probe, [k.name for k in KEYS]))
     return out
+
+
+# The keys each [[table]] of a list-of-tables key may hold.
+_TABLE_KEYS = {"registry.registries": REGISTRY_ENTRY_KEYS, "users": USER_KEYS, "site.network": NETWORK_KEYS,
+               "variants": ("name", *VARIANT_KEYS)}
+
+
+def _unknown_table_keys(values: Mapping[str, Any]) -> list[str]:
+    """Unknown keys inside the file's [[tables]], each with its "did you mean"."""
+    unknown: list[str] = []
+    for name, allowed in _TABLE_KEYS.items():
+        tables = values.get(name)
+        if not isinstance(tables, list):
+            continue  # the type check names it
+        for i, table in enumerate(tables):
+            if isinstance(table, dict):
+                unknown.extend(f"'{name}[{i}].{key}'" + _did_you_mean(str(key), list(allowed))
+                               for key in table if key not in allowed)
+    return unknown
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:
@@ -280,12 +330,12 @@ def _from_string(key: Key, raw: str, source: str) -> Any:
             return True
         if low in _FALSE:
             return False
-        raise ConfigError(f"{key.name} must be true or false, got {raw!r} ({source})")
+        raise ConfigError(f"{key.name} must be true or false, got {quoted(raw)} ({source})")
     if key.kind == "int":
         try:
             return int(raw)
         except ValueError as exc:
-            raise ConfigError(f"{key.name} must be a whole number, got {raw!r} ({source})") from exc
+            raise ConfigError(f"{key.name} must be a whole number, got {quoted(raw)} ({source})") from exc
     if key.kind == "list":
         return [item.strip() for item in raw.split(",") if item.strip()]
     if key.kind == "dict":
@@ -298,7 +348,7 @@ def parse_pairs(items: list[str], what: str, source: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r} ({source})")
+            raise ConfigError(f"{what} expects KEY=VALUE, got {quoted(item)} ({source})")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -324,27 +374,30 @@ def _check_type(key: Key, value: Any, source: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{key.name} must be a string, got {type(value).__name__} {where}")
         if key.choices and value not in key.choices:
-            raise ConfigError(f"{key.name} must be one of {', '.join(key.choices)}, got {value!r} {where}"
+            raise ConfigError(f"{key.name} must be one of {', '.join(key.choices)}, got {quoted(value)} {where}"
                               + _did_you_mean(value, list(key.choices)))
         return value
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"{key.name} must be true or false, got {value!r} {where}")
+            raise ConfigError(f"{key.name} must be true or false, got {quoted(value)} {where}")
         return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key.name} must be a whole number, got {value!r} {where}")
+            raise ConfigError(f"{key.name} must be a whole number, got {quoted(value)} {where}")
         if key.minimum is not None and value < key.minimum:
             raise ConfigError(f"{key.name} must be at least {key.minimum}, got {value} {where}")
         return value
     if kind == "list":
-        if isinstance(value, str):
-            value = [value]
+        if isinstance(value, str):  # a list written as one string ("1.32.3,1.33.1") is not guessed at
+            hint = f"write a list: {key.name.rsplit('.', 1)[-1]} = {_as_list(value)}" if len(value) < ECHO_LIMIT \
+                else None
+            raise ConfigError(f"{key.name} must be a list of strings, got the string {quoted(value)} {where}",
+                              hint=hint)
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key.name} must be a list of strings {where}")
         for item in value:
             if key.item_choices and item not in key.item_choices:
-                raise ConfigError(f"{key.name}: {item!r} is not one of {', '.join(key.item_choices)} {where}"
+                raise ConfigError(f"{key.name}: {quoted(item)} is not one of {', '.join(key.item_choices)} {where}"
                                   + _did_you_mean(item, list(key.item_choices)))
         return list(value)
     if kind == "dict":
@@ -355,7 +408,14 @@ def _check_type(key: Key, value: Any, source: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ConfigError(f"{key.name} must be a list of tables ([[{key.name}]]) {where}")
         return list(value)
-    raise ConfigError(f"internal: unknown kind {kind}")  # pragma: no cover
+    raise ValueError(f"settings.py gives {key.name} the unknown kind {kind}")  # pragma: no cover - a bug
+
+
+def _as_list(text: str) -> str:
+    """How `text` ("a,b") is written as a TOML list."""
+    import json
+
+    return json.dumps([item.strip() for item in text.split(",") if item.strip()])
 
 
 def _scalar_str(value: str | int | bool) -> str:
@@ -364,15 +424,27 @@ def _scalar_str(value: str | int | bool) -> str:
     return str(value)
 
 
-def _check_table_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str, source: str) -> None:
-    for name in table:
-        if name not in allowed:
-            raise ConfigError(f"unknown key '{where}.{name}' ({source})" + _did_you_mean(name, list(allowed)))
+def _ca_file(item: str, where: str, base: Path | None, source: str) -> str:
+    """A CA certificate file (relative to the config file when it names it) that can be read, or the PEM
+    text itself. A file that is not there is a configuration error naming it."""
+    if item.lstrip().startswith("-----BEGIN"):
+        return item
+    path = Path(item).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read the CA certificate file {path}: {exc.strerror} ({source})",
+                          hint="give the path of a PEM file (relative paths in edgeforge.toml are relative "
+                          "to that file)") from None
+    return str(path)
 
 
-def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], source: str) -> RegistryEntry:
-    where = f"registry.registries[{i}]"
-    _check_table_keys(table, REGISTRY_ENTRY_KEYS, where, source)
+def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], source: str,
+                    base: Path | None) -> RegistryEntry:
+    where = f"registry.registries[{i}]"  # its keys were checked with the file (_unknown_table_keys)
     domain = table.get("domain")
     if not isinstance(domain, str) or not domain:
         raise ConfigError(f"{where}.domain is required ({source})")
@@ -383,9 +455,12 @@ def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], so
             raise ConfigError(f"{where}.password_env names {table['password_env']}, which is not set")
     elif table.get("password_file"):
         password = secret_from_file(str(table["password_file"]), f"password for {domain}")
+    if password is not None and table.get("username"):
+        password = password.for_login(str(table["username"]))
     certs = table.get("certificates", [])
-    if isinstance(certs, str):
-        certs = [certs]
+    if not isinstance(certs, list) or not all(isinstance(c, str) for c in certs):
+        raise ConfigError(f"{where}.certificates must be a list of strings, got {quoted(certs)} ({source})")
+    certs = [_ca_file(c, f"{where}.certificates", base, source) for c in certs]
     insecure = table.get("insecure", False)
     if not isinstance(insecure, bool):
         raise ConfigError(f"{where}.insecure must be true or false ({source})")
@@ -401,7 +476,6 @@ def _registry_entry(i: int, table: Mapping[str, Any], env: Mapping[str, str], so
 
 def _variant(i: int, table: Mapping[str, Any], source: str) -> Variant:
     where = f"variants[{i}]"
-    _check_table_keys(table, ("name", *VARIANT_KEYS), where, source)
     name = table.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}.name is required ({source})")

@@ -87,7 +87,19 @@ def detail(message: str) -> None:
         note(message)
 
 
+_warned: set[str] = set()
+
+
+def forget_warnings() -> None:
+    """A new run (`cli.run`) warns afresh."""
+    _warned.clear()
+
+
 def warn(message: str) -> None:
+    """A warning, once per run: every variant of `plan --all` reads the same checkout and would repeat it."""
+    if message in _warned:
+        return
+    _warned.add(message)
     err().print(f"[yellow]warning:[/yellow] {_escape(message)}")
 
 

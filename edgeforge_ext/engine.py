@@ -470,8 +470,9 @@ def push_image(
     registry = repo.split("/", 1)[0] if "/" in repo else "docker.io"
     auth = None
     if username and password is not None:
+        # docker-py sends this as JSON (X-Registry-Auth); the daemon logs in with it as UTF-8, like docker login.
         auth = {"username": username, "password": password.reveal(), "serveraddress": registry}
-    redact = Redactor([password])
+    redact = Redactor([password.for_login(username) if username and password else password])
     attempt = 0
     while True:
         attempt += 1

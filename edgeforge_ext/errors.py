@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+ECHO_LIMIT = 200  # characters of a user's value an error message quotes
+
+
+def quoted(value: object) -> str:
+    """A user's value as an error message quotes it: repr, known secrets masked, cut to ECHO_LIMIT
+    characters (a file pasted into one option would fill the screen; a cut secret would escape the mask)."""
+    from edgeforge_ext.secrets import scrub  # errors.py is imported by secrets.py
+
+    text = scrub(repr(value))
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT - 1] + "…"
+
 
 class EdgeforgeError(Exception):
     """Base of every error the tool reports to a user (never a bug)."""
@@ -73,6 +84,22 @@ class RegistryError(EdgeforgeError):
     """Registry authentication, push, or missing images (exit 9)."""
 
     exit_code = 9
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials, or wants some and has none (exit 9)."""
+
+
+class RegistryUnreachable(RegistryError):
+    """No answer from the registry (or its token service) after the retries (exit 9)."""
+
+
+class RegistryStatusError(RegistryError):
+    """The registry answered an API call with an unexpected HTTP status (exit 9)."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
 
 
 class Interrupted(EdgeforgeError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeforge_ext.errors import UsageError, ValidationError
+from edgeforge_ext.errors import UsageError, ValidationError, quoted
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config
@@ -70,7 +70,7 @@ def parse_ref(text: str, where: str = "") -> ImageRef:
         return _parse(text.strip())
     except ValueError as exc:
         prefix = f"{where}: " if where else ""
-        raise ValidationError(f"{prefix}invalid image reference {text.strip()!r}: {exc}") from None
+        raise ValidationError(f"{prefix}invalid image reference {quoted(text.strip())}: {exc}") from None
 
 
 def _parse(text: str) -> ImageRef:
@@ -84,7 +84,7 @@ def _parse(text: str) -> ImageRef:
     if "@" in text:
         text, digest = text.split("@", 1)
         if not _DIGEST.match(digest):
-            raise ValueError(f"malformed digest {digest!r}")
+            raise ValueError(f"malformed digest {quoted(digest)}")
         algo, hexpart = digest.split(":", 1)
         if algo == "sha256" and not re.fullmatch(r"[0-9a-f]{64}", hexpart):
             raise ValueError("a sha256 digest has 64 lower-case hex digits")
@@ -94,14 +94,14 @@ def _parse(text: str) -> ImageRef:
     if colon > slash:
         text, tag = text[:colon], text[colon + 1:]
         if not _TAG.match(tag):
-            raise ValueError(f"malformed tag {tag!r}")
+            raise ValueError(f"malformed tag {quoted(tag)}")
     if not text:
         raise ValueError("no repository name")
     first, _, rest = text.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         domain, path = first, rest
         if not _DOMAIN.match(domain):
-            raise ValueError(f"malformed registry host {domain!r}")
+            raise ValueError(f"malformed registry host {quoted(domain)}")
         if domain in _LEGACY_DOMAINS:
             domain = DEFAULT_DOMAIN
     else:
@@ -110,7 +110,8 @@ def _parse(text: str) -> ImageRef:
         path = f"library/{path}"
     for component in path.split("/"):
         if not _COMPONENT.match(component):
-            raise ValueError(f"malformed path component {component!r} (lower-case letters, digits, '.', '_', '-')")
+            raise ValueError(f"malformed path component {quoted(component)} "
+                             "(lower-case letters, digits, '.', '_', '-')")
     if len(f"{domain}/{path}") > _NAME_MAX:
         raise ValueError(f"name longer than {_NAME_MAX} characters")
     if tag is None and digest is None:
@@ -146,7 +147,7 @@ class Rewrite:
             return _parse(self.target)
         except ValueError as exc:
             # e.g. a source host with a port put inside the path by the prefix rule: nothing can pull that.
-            raise ValidationError(f"{self.source} is rewritten to {self.target!r}, which is not a valid image "
+            raise ValidationError(f"{self.source} is rewritten to {quoted(self.target)}, which is not a valid image "
                                   f"reference ({exc})",
                                   hint="use mapping rules (--registry-mapping SRC=DST) for this source") from None
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.config import Config
-from edgeforge_ext.errors import ConfigError, UsageError, ValidationError
+from edgeforge_ext.errors import ConfigError, UsageError, ValidationError, quoted
 from edgeforge_ext.fsutil import atomic_write
 
 LOCK_NAME = "edgeforge.lock"
@@ -223,7 +223,7 @@ def read_lock(path: Path) -> Lock:
         raise ConfigError(f"{path} is not a valid edgeforge.lock (not JSON with a format field)",
                           hint=again) from None
     if not isinstance(version, int) or version < 1:
-        raise ConfigError(f"{path}: format {version!r} is not a lock format version", hint=again)
+        raise ConfigError(f"{path}: format {quoted(version)} is not a lock format version", hint=again)
     if version > FORMAT:
         raise ConfigError(f"{path} was written by a newer edgeforge-ext (lock format {version}; this one reads "
                           f"up to {FORMAT})", hint="upgrade edgeforge-ext, or " + again + " with this version")

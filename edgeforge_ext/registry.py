@@ -24,9 +24,9 @@ from urllib.parse import urljoin
 
 import requests
 
-from edgeforge_ext.errors import RegistryError
+from edgeforge_ext.errors import RegistryAuthError, RegistryError, RegistryStatusError, RegistryUnreachable
 from edgeforge_ext.images import ImageRef, parse_ref
-from edgeforge_ext.secrets import Redactor, Secret
+from edgeforge_ext.secrets import Redactor, Secret, basic_credentials
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config
@@ -86,8 +86,27 @@ def _api_host(host: str) -> str:
     return "registry-1.docker.io" if host == "docker.io" else host
 
 
+class _Utf8Basic(requests.auth.AuthBase):
+    """Basic credentials in UTF-8, as docker login and curl send them (RFC 7617). requests' own encodes
+    them as Latin-1: wrong bytes for 'pässwörd', an exception for a CJK password."""
+
+    def __init__(self, username: str, password: Secret) -> None:
+        self.username = username
+        self.password = password
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = "Basic " + basic_credentials(self.username, self.password.reveal())
+        return request
+
+
 class _Retry(Exception):
-    """A transient failure worth another attempt."""
+    """A transient failure worth another attempt (429, 5xx)."""
+
+    def __init__(self, status: int, text: str, retry_after: str | None) -> None:
+        super().__init__(status, text)
+        self.status = status
+        self.text = text
+        self.retry_after = retry_after
 
 
 class RegistryClient:
@@ -103,7 +122,8 @@ class RegistryClient:
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.timeout = timeout
-        self.redact = Redactor([self.creds.password])
+        password = self.creds.password
+        self.redact = Redactor([password.for_login(self.creds.username) if password else None])
         self.session = requests.Session()
         self.session.trust_env = True
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
@@ -156,9 +176,9 @@ class RegistryClient:
                 except requests.exceptions.RequestException as exc:
                     last = exc
             self._sleep(attempt)
-        raise RegistryError(f"registry {self.host} is unreachable after {self.attempts} attempts: "
-                            f"{self._clean(_short(last))}",
-                            hint="check the address and port, the network, and proxies")
+        raise RegistryUnreachable(f"registry {self.host} is unreachable after {self.attempts} attempts: "
+                                  f"{self._clean(_short(last))}",
+                                  hint="check the address and port, the network, and proxies")
 
     def _sleep(self, attempt: int, retry_after: str | None = None) -> None:
         if attempt >= self.attempts - 1:
@@ -191,38 +211,38 @@ class RegistryClient:
                     if resp.status_code == 401:
                         raise self._auth_failed(resp)
                 if resp.status_code == 429 or resp.status_code >= 500:
-                    raise _Retry(f"HTTP {resp.status_code} {self._error_text(resp)}",
-                                 resp.headers.get("Retry-After"))
+                    raise _Retry(resp.status_code, self._error_text(resp), resp.headers.get("Retry-After"))
             except requests.exceptions.RequestException as exc:
                 reason = _short(exc)
                 if attempt == self.attempts - 1:
-                    raise RegistryError(f"registry {self.host} is unreachable after {self.attempts} attempts: "
-                                        f"{self._clean(reason)}") from None
+                    raise RegistryUnreachable(f"registry {self.host} is unreachable after {self.attempts} attempts: "
+                                              f"{self._clean(reason)}") from None
                 self._sleep(attempt)
                 continue
             except _Retry as exc:
                 if attempt == self.attempts - 1:
-                    raise RegistryError(f"registry {self.host} failed {method} {path} after {self.attempts} "
-                                        f"attempts: {self._clean(str(exc.args[0]))}") from None
-                self._sleep(attempt, exc.args[1])
+                    raise RegistryStatusError(f"registry {self.host} failed {method} {path} after {self.attempts} "
+                                              f"attempts: HTTP {exc.status} {exc.text}", status=exc.status) from None
+                self._sleep(attempt, exc.retry_after)
                 continue
             if resp.status_code in ok or resp.status_code == 404:
                 return resp
             if resp.status_code == 403:
-                raise RegistryError(f"access denied by {self.who} ({method} {path}): {self._error_text(resp)}")
-            raise RegistryError(f"registry {self.host}: {method} {path} answered HTTP {resp.status_code}: "
-                                f"{self._error_text(resp)}")
+                raise RegistryStatusError(f"access denied by {self.who} ({method} {path}): {self._error_text(resp)}",
+                                          status=403)
+            raise RegistryStatusError(f"registry {self.host}: {method} {path} answered HTTP {resp.status_code}: "
+                                      f"{self._error_text(resp)}", status=resp.status_code)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, method: str, url: str, scope: str, headers: dict[str, str] | None,
               body: bytes | IO[bytes] | None, stream: bool, params: dict[str, str] | None) -> requests.Response:
         hdrs = dict(headers or {})
-        auth: tuple[str, str] | None = None
+        auth: _Utf8Basic | None = None
         token = self._tokens.get(scope)
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
         elif self._basic and self.creds.username and self.creds.password:
-            auth = (self.creds.username, self.creds.password.reveal())
+            auth = _Utf8Basic(self.creds.username, self.creds.password)
         return self.session.request(method, url, headers=hdrs, data=body, auth=auth, timeout=self.timeout,
                                     verify=self._verify, stream=stream, params=params, allow_redirects=True)
 
@@ -231,8 +251,8 @@ class RegistryClient:
         scheme, params = _parse_challenge(challenge)
         if scheme == "basic":
             if not (self.creds.username and self.creds.password):
-                raise RegistryError(f"registry {self.host} requires credentials",
-                                    hint=_CREDENTIALS_HINT.format(host=self.host))
+                raise RegistryAuthError(f"registry {self.host} requires credentials",
+                                        hint=_CREDENTIALS_HINT.format(host=self.host))
             if resp.request.headers.get("Authorization", "").startswith("Basic"):
                 raise self._auth_failed(resp)  # these credentials were just refused
             self._basic = True
@@ -249,15 +269,15 @@ class RegistryClient:
             query["scope"] = scope
         auth = None
         if self.creds.username and self.creds.password:
-            auth = (self.creds.username, self.creds.password.reveal())
+            auth = _Utf8Basic(self.creds.username, self.creds.password)
         for attempt in range(self.attempts):
             try:
                 resp = self.session.get(challenge["realm"], params=query, auth=auth, timeout=self.timeout,
                                         verify=self._verify)
             except requests.exceptions.RequestException as exc:
                 if attempt == self.attempts - 1:
-                    raise RegistryError(f"token service of {self.host} is unreachable: "
-                                        f"{self._clean(_short(exc))}") from None
+                    raise RegistryUnreachable(f"token service of {self.host} is unreachable: "
+                                              f"{self._clean(_short(exc))}") from None
                 self._sleep(attempt)
                 continue
             if resp.status_code in (401, 403):
@@ -275,11 +295,11 @@ class RegistryClient:
             return token
         raise RegistryError(f"token service of {self.host} kept failing after {self.attempts} attempts")
 
-    def _auth_failed(self, resp: requests.Response) -> RegistryError:
+    def _auth_failed(self, resp: requests.Response) -> RegistryAuthError:
         if not self.creds.username:
-            return RegistryError(f"registry {self.host} requires credentials ({self._error_text(resp)})",
-                                 hint=_CREDENTIALS_HINT.format(host=self.host))
-        return RegistryError(f"authentication failed for {self.host} as {self.creds.username}: "
+            return RegistryAuthError(f"registry {self.host} requires credentials ({self._error_text(resp)})",
+                                     hint=_CREDENTIALS_HINT.format(host=self.host))
+        return RegistryAuthError(f"authentication failed for {self.host} as {self.creds.username}: "
                              f"{self._error_text(resp)}", hint="check the user name and password")
 
     def _error_text(self, resp: requests.Response) -> str:
@@ -339,11 +359,8 @@ class RegistryClient:
             pages += 1
             try:
                 resp = self.request("GET", "", url=url, scope=_pull(path))
-            except RegistryError as exc:
-                if "authentication failed" in exc.message or "requires credentials" in exc.message or \
-                        "unreachable" in exc.message:
-                    raise
-                return None
+            except RegistryStatusError:
+                return None  # the registry will not list (403, 5xx, ...): authentication and network errors are raised
             if resp.status_code == 404:
                 return tags
             try:

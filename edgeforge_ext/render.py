@@ -272,6 +272,7 @@ def render_all(config: Config, *, pe_version: str | None,
         if config["render.extra_user_data"]:
             text = userdata.merge_extra(text, Path(config["render.extra_user_data"]), problems, warnings)
         userdata.validate(text, problems, warnings)
+        userdata.check_secrets(text, userdata.expected_secrets(context), problems)
         arg_text = render_template(ARG_TEMPLATE, {"args": values}, template_dir=template_dir)
         argfile.check_no_secrets(arg_text, config, problems)
     except RenderError:

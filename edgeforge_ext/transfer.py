@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -138,14 +139,19 @@ def verify_images(rewrites: Sequence[Rewrite], clients: Clients, *, workers: int
 
 def mirror_images(rewrites: Sequence[Rewrite], clients: Clients, *, force: bool = False, workers: int = 8,
                   on_done: Callable[[CopyResult], None] | None = None) -> list[CopyResult]:
-    """Copy each source to its rewritten target (registry to registry), concurrently; results in input order.
+    """Copy each source to its rewritten target (registry to registry); results in input order.
 
     Every target registry is logged in to first, so wrong credentials stop the run with one clear error.
     Images the Edge host pulls from their source (no rule matched) are skipped: there is nothing to copy.
+    Repositories are copied concurrently, the images of one repository one after another: two uploads of
+    the same blob or manifest into one repository at once race inside the registry (docker-registry
+    rewrites the repository's link files in place, and the other request reads one empty: "blob unknown
+    to registry").
     """
     for host in dict.fromkeys(r.target_ref.domain for r in rewrites if r.target != str(r.source)):
         clients.get(host).ping()
     results: dict[int, CopyResult] = {}
+    lock = threading.Lock()
 
     def one(rewrite: Rewrite) -> CopyResult:
         if rewrite.target == str(rewrite.source):
@@ -155,11 +161,24 @@ def mirror_images(rewrites: Sequence[Rewrite], clients: Clients, *, force: bool 
         except RegistryError as exc:
             return CopyResult(str(rewrite.source), rewrite.target, "failed", None, exc.message)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rewrites) or 1))) as pool:
-        futures = {pool.submit(one, r): i for i, r in enumerate(rewrites)}
-        for future in as_completed(futures):
-            result = future.result()
-            results[futures[future]] = result
-            if on_done:
-                on_done(result)
+    def copy_repository(indices: list[int]) -> None:
+        for i in indices:
+            result = one(rewrites[i])
+            with lock:  # on_done (a progress bar) is called from one thread at a time
+                results[i] = result
+                if on_done:
+                    on_done(result)
+
+    groups = _by_target_repository(rewrites)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(groups) or 1))) as pool:
+        for future in as_completed([pool.submit(copy_repository, group) for group in groups]):
+            future.result()  # what is not a RegistryError (a bug) is raised here
     return [results[i] for i in range(len(rewrites))]
+
+
+def _by_target_repository(rewrites: Sequence[Rewrite]) -> list[list[int]]:
+    """Indices of `rewrites` grouped by the repository they are copied into, in input order."""
+    groups: dict[str, list[int]] = {}
+    for i, rewrite in enumerate(rewrites):
+        groups.setdefault(rewrite.target_ref.name, []).append(i)
+    return list(groups.values())

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from edgeforge_ext.errors import quoted
 from edgeforge_ext.render import check_yaml_text
-from edgeforge_ext.secrets import Secret, remember
+from edgeforge_ext.secrets import MASK, MIN_MASKED_LENGTH, Secret, maskable, remember
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config, RegistryEntry
@@ -36,13 +37,14 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     """The variables every user-data template sees (also a user's own templates).
 
     site, install, users, registry_credentials (or None), external_registries (or None).
-    Secrets stay `Secret` objects; the `yq` filter reveals them when it writes them.
+    Secrets are the real values: user-data must carry them (a template that printed a masked value
+    would put dead credentials into the ISO; check_secrets catches a template that does not write them).
     """
     v = config.values
     env = os.environ if env is None else env
     site: dict[str, Any] = {
         "palette_endpoint": v["site.palette_endpoint"],
-        "edge_host_token": config.edge_host_token,
+        "edge_host_token": _reveal(config.edge_host_token),
         "project_name": v["site.project_name"],
         "project_uid": v["site.project_uid"],
         "name": v["site.name"],
@@ -66,7 +68,7 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     context: dict[str, Any] = {
         "site": site,
         "install": {"poweroff": v["install.poweroff"], "reboot": v["install.reboot"]},
-        "users": [_user(i, t, config, env, problems) for i, t in enumerate(v["users"])],
+        "users": [_user(i, t, config, env, problems, warnings) for i, t in enumerate(v["users"])],
         "registry_credentials": credentials,
         "external_registries": external,
         "k8s_registries": k8s_registries,
@@ -77,6 +79,10 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     _check_texts(credentials or {}, "registry", problems)
     _check_texts(external or {}, "registry", problems)
     return context
+
+
+def _reveal(secret: Secret | None) -> str | None:
+    return secret.reveal() if secret else None
 
 
 def _base(config: Config, key: str) -> Path | None:
@@ -116,7 +122,7 @@ def _interfaces(tables: list[Mapping[str, Any]], problems: list[str]) -> dict[st
             continue
         kind = str(table.get("type") or ("static" if table.get("ip") else "dhcp"))
         if kind not in ("static", "dhcp"):
-            problems.append(f"{where}.type must be static or dhcp, got {kind!r}")
+            problems.append(f"{where}.type must be static or dhcp, got {quoted(kind)}")
         if kind == "static" and not table.get("ip"):
             problems.append(f"{where}: a static interface needs ip")
         if name in out:
@@ -131,7 +137,7 @@ def _interfaces(tables: list[Mapping[str, Any]], problems: list[str]) -> dict[st
 
 
 def _user(i: int, table: Mapping[str, Any], config: Config, env: Mapping[str, str],
-          problems: list[str]) -> dict[str, Any]:
+          problems: list[str], warnings: list[str]) -> dict[str, Any]:
     where = f"users[{i}]"
     name = str(table.get("name", ""))
     if not name:
@@ -150,15 +156,18 @@ def _user(i: int, table: Mapping[str, Any], config: Config, env: Mapping[str, st
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
-            problems.append(f"{where}.ssh_keys: {item!r} is neither a public key nor a readable key file")
+            problems.append(f"{where}.ssh_keys: {quoted(item)} is neither a public key nor a readable key file")
             continue
         keys.extend(ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#"))
-    passwd: Secret | None = None
+    passwd: str | None = None
     if table.get("passwd_env"):
         var = str(table["passwd_env"])
         if env.get(var):
-            passwd = Secret(env[var], source=f"env {var}")
-            remember(passwd)
+            passwd = env[var]
+            remember(Secret(passwd, source=f"env {var}"))
+            if not maskable(env[var]):
+                warnings.append(f"{where}: the password from env {var} is shorter than {MIN_MASKED_LENGTH} "
+                                "characters: it is not masked in output")
         else:
             problems.append(f"{where}.passwd_env names {var}, which is not set")
     return {"name": name, "groups": groups, "ssh_keys": keys, "passwd": passwd}
@@ -168,7 +177,7 @@ def _norm_domain(domain: str, where: str, problems: list[str], *, scheme: bool =
     domain = domain.strip().rstrip("/")
     # Registry domains are checked in the rendered YAML (validate), mapping rules only here.
     if scheme and "://" in domain:
-        problems.append(f"{where}: {domain!r} must not have a scheme (write host[:port][/path])")
+        problems.append(f"{where}: {quoted(domain)} must not have a scheme (write host[:port][/path])")
     elif not domain:
         problems.append(f"{where}: the registry domain is empty")
     return domain
@@ -234,9 +243,7 @@ def _k8s_registries(config: Config, credentials: dict[str, Any] | None, external
         host = str(reg["domain"]).split("/", 1)[0]
         entry: dict[str, Any] = {}
         if reg.get("username"):
-            password = reg.get("password")
-            entry["auth"] = {"username": reg["username"],
-                             "password": password.reveal() if isinstance(password, Secret) else str(password or "")}
+            entry["auth"] = {"username": reg["username"], "password": str(reg.get("password") or "")}
         if reg.get("insecure"):
             entry["tls"] = {"insecure_skip_verify": True}
         configs[host] = entry
@@ -247,7 +254,7 @@ def _k8s_registries(config: Config, credentials: dict[str, Any] | None, external
 def _registry_item(where: str, entry: RegistryEntry, base: Path | None, problems: list[str],
                    warnings: list[str]) -> dict[str, Any]:
     domain = _norm_domain(entry.domain, where, problems, scheme=False)
-    password: Secret | str = entry.password if entry.password else ""
+    password = _reveal(entry.password) or ""
     if entry.username and not entry.password:
         warnings.append(f"{where}: {domain} has a username but no password (set EDGEFORGE_REGISTRY_PASSWORD, "
                         "--registry-password-file/-stdin, or password_env in the table)")
@@ -272,6 +279,73 @@ def _check_texts(value: Any, where: str, problems: list[str]) -> None:
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _check_texts(item, f"{where}[{i}]", problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# The secrets in the rendered file
+
+
+def expected_secrets(context: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, what, value) of every secret the packaged template writes, by its place in user-data."""
+    found: list[tuple[str, str, str]] = []
+    token = context["site"]["edge_host_token"]
+    if token:
+        found.append(("stylus.site.edgeHostToken", "registration token", token))
+    single = context["registry_credentials"]
+    if single and single["password"]:
+        found.append(("stylus.registryCredentials.password", "registry password", single["password"]))
+    for i, reg in enumerate((context["external_registries"] or {}).get("registries", [])):
+        if reg["password"]:
+            found.append((f"stylus.externalRegistries.registries[{i}].password", f"password for {reg['domain']}",
+                          reg["password"]))
+    stage = 1 if context["k8s_registries"] else 0  # the users stage follows the registries.yaml one
+    for user in context["users"]:
+        if user["passwd"]:
+            found.append((f"stages.initramfs[{stage}].users.{user['name']}.passwd", f"password of {user['name']}",
+                          user["passwd"]))
+    return found
+
+
+def check_secrets(text: str, expected: list[tuple[str, str, str]], problems: list[str]) -> None:
+    """Every configured secret is in user-data, and no mask is: a template that printed a Secret, or a
+    file pasted from `config show`, would put dead credentials into the ISO."""
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return  # validate() reports it with the line
+    values = list(_string_values(data, ""))
+    secrets = [value for _, _, value in expected]
+    masked = [where for where, value in values if MASK in _without(value, secrets)]
+    for where in masked:
+        problems.append(f"{where}: holds the mask {MASK} instead of a secret (templates get the real values: "
+                        "write them with `| yq`)")
+    rest = _without(text, secrets)
+    if not masked and MASK in rest:  # in a comment or a key
+        line = 1 + rest[:rest.index(MASK)].count("\n")
+        problems.append(f"user-data line {line}: holds the mask {MASK} instead of a secret")
+    for field, what, secret in expected:
+        if not any(secret in value for _, value in values):
+            problems.append(f"{field}: the configured {what} is not in the rendered user-data (a template must "
+                            "write it, e.g. `{{ registry_credentials.password | yq }}`)")
+
+
+def _string_values(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(YAML path, text) of every string value in parsed YAML."""
+    if isinstance(value, str):
+        yield where or "user-data", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_values(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _string_values(item, f"{where}[{i}]")
+
+
+def _without(text: str, secrets: list[str]) -> str:
+    """`text` with the secrets taken out (a secret may itself contain the mask text)."""
+    for secret in secrets:
+        text = text.replace(secret, "")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,7 +498,7 @@ def _check_stylus(stylus: dict[str, Any], problems: list[str], warnings: list[st
             for src, dst in rules.items():
                 for part in (src, dst):
                     if isinstance(part, str) and _EXAMPLE_HOST.search(part):
-                        problems.append(f"stylus.externalRegistries.registryMappingRules: {part!r} is the "
+                        problems.append(f"stylus.externalRegistries.registryMappingRules: {quoted(part)} is the "
                                         "documentation's example.com placeholder")
     site = stylus.get("site")
     if isinstance(site, dict):
@@ -435,7 +509,7 @@ def _check_stylus(stylus: dict[str, Any], problems: list[str], warnings: list[st
         endpoint = site.get("paletteEndpoint")
         if isinstance(endpoint, str):
             if _EXAMPLE_HOST.search(endpoint) or endpoint.startswith("<"):
-                problems.append(f"stylus.site.paletteEndpoint: {endpoint!r} is a placeholder")
+                problems.append(f"stylus.site.paletteEndpoint: {quoted(endpoint)} is a placeholder")
             elif "://" in endpoint:
                 warnings.append("stylus.site.paletteEndpoint: the docs write it without a scheme "
                                 "(e.g. api.spectrocloud.com)")
@@ -444,7 +518,7 @@ def _check_stylus(stylus: dict[str, Any], problems: list[str], warnings: list[st
             for key in ("httpProxy", "httpsProxy"):
                 value = network.get(key)
                 if isinstance(value, str) and _EXAMPLE_HOST.search(value):
-                    problems.append(f"stylus.site.network.{key}: {value!r} is a placeholder")
+                    problems.append(f"stylus.site.network.{key}: {quoted(value)} is a placeholder")
 
 
 def _check_registry(item: dict[str, Any], where: str, problems: list[str], warnings: list[str]) -> None:
@@ -454,9 +528,9 @@ def _check_registry(item: dict[str, Any], where: str, problems: list[str], warni
     domain = item.get("domain")
     if isinstance(domain, str):
         if _EXAMPLE_HOST.search(domain):
-            problems.append(f"{where}.domain: {domain!r} is the documentation's example.com placeholder")
+            problems.append(f"{where}.domain: {quoted(domain)} is the documentation's example.com placeholder")
         if "://" in domain:
-            problems.append(f"{where}.domain: {domain!r} must not have a scheme (write host[:port][/path])")
+            problems.append(f"{where}.domain: {quoted(domain)} must not have a scheme (write host[:port][/path])")
         if domain.endswith("/"):
             warnings.append(f"{where}.domain: a trailing '/' is not in any documented example")
 
@@ -496,7 +570,7 @@ def _check_type(value: Any, spec: Any, where: str, problems: list[str], warnings
         return
     if isinstance(spec, tuple):  # an enum of strings
         if value not in spec:
-            problems.append(f"{label}: expected one of {', '.join(spec)}, got {value!r}")
+            problems.append(f"{label}: expected one of {', '.join(spec)}, got {quoted(value)}")
         return
     if isinstance(spec, list):
         if not isinstance(value, list):

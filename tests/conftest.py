@@ -41,6 +41,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     from edgeforge_ext import secrets
 
     secrets.known.clear()  # the process-wide secrets one test loaded never mask another test's output
+    from edgeforge_ext import console
+
+    console.forget_warnings()  # a warning one test printed is printed again in the next
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ No logic lives here. Command modules register themselves; heavy imports happen i
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,16 +23,20 @@ from edgeforge_ext.errors import EdgeforgeError
 typer.core.HAS_RICH = False
 
 
+PROG_NAME = "edgeforge-ext"
+COMPLETE_VAR = "_EDGEFORGE_EXT_COMPLETE"  # click's name for it: _{PROG_NAME}_COMPLETE, upper-case
+
+
 def _app_settings() -> dict[str, Any]:
     """Fresh each time: Typer and click keep (and may change) the dicts they are given."""
     return dict(
-        name="edgeforge-ext",
+        name=PROG_NAME,
         help="Build Palette Edge artifacts (Installer ISO, provider images) from CanvOS in one command.\n\n"
         "Flow: preflight → checkout → render → validate → registry check → earthly → collect → push → report."
         " Every step is also a command of its own.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=True,  # --install-completion, --show-completion
         context_settings={"help_option_names": ["-h", "--help"]},
         rich_markup_mode=None,
     )
@@ -56,7 +61,8 @@ def root(
                                                    metavar="DIR")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="more detail (build: the plan and preflight table, push progress)")] = False,
+        "--verbose", "-v", help="more detail from build and push: the plan, the preflight table, push progress")]
+    = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print the version and exit")] = False,
@@ -145,21 +151,26 @@ def run(argv: list[str] | None = None) -> int:
     from edgeforge_ext import console
 
     console.set_verbose(False)  # -v of this invocation only
+    console.forget_warnings()  # each warning once per invocation
 
     secrets = sys.modules.get("edgeforge_ext.secrets")  # not imported yet: nothing to forget
     if secrets is not None:
         secrets.known.clear()  # this invocation's secrets only (load_config adds them)
 
     try:
-        root_only = all(a.startswith("-") for a in args)
+        # The shell asks for completions with an empty argv and _EDGEFORGE_EXT_COMPLETE set: that needs
+        # every command's options, the full tree.
+        root_only = all(a.startswith("-") for a in args) and COMPLETE_VAR not in os.environ
         command = _root_only_command() if root_only else _click_command()
         from edgeforge_ext.signals import sigterm_as_interrupt
 
         with sigterm_as_interrupt():
-            result = command.main(args=args, prog_name="edgeforge-ext", standalone_mode=False)
+            result = command.main(args=args, prog_name=PROG_NAME, standalone_mode=False)
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:  # completion (--show-completion, a shell's request) ends with sys.exit
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     except (click.exceptions.Abort, KeyboardInterrupt):
         console.error("interrupted")
         return 130

@@ -57,7 +57,9 @@ def _opt(*names: str, help: str, metavar: str | None = None) -> Any:
 # Options shared by build, plan and render (and read by checkout/images where they apply).
 BUILD_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec("canvos_url", "canvos.url", str | None,
-             _opt("--canvos-url", help="CanvOS git URL (default: upstream CanvOS on GitHub)", metavar="URL")),
+             _opt("--canvos-url", help="CanvOS git URL (default: upstream CanvOS on GitHub); a private fork's "
+                  "https://user:token@... URL belongs in EDGEFORGE_CANVOS_URL: a flag's value shows in ps",
+                  metavar="URL")),
     FlagSpec("ref", "canvos.ref", str | None, _opt("--ref", help="CanvOS tag, branch or SHA; 'latest' = newest "
                                                    "release tag", metavar="REF")),
     FlagSpec("arch", "build.arch", str | None, _opt("--arch", help="target architecture: amd64 (default) or arm64")),

@@ -114,3 +114,9 @@ def test_two_concurrent_runs_leave_one_good_checkout(tmp_path: Path, canvos_repo
     assert shas == {canvos_repo.tags["v4.10.0"], canvos_repo.tags["v4.9.38"]}
     assert git(workdir / "CanvOS", "status", "--porcelain") == ""
     assert sorted(p.name for p in workdir.iterdir()) == [".edgeforge.lock", "CanvOS"]
+
+
+def test_help_recommends_the_environment_for_a_url_with_a_token(capsys):
+    assert run(["checkout", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "belongs in EDGEFORGE_CANVOS_URL: a flag's value shows in ps" in help_text

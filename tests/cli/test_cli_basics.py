@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from edgeforge_ext.cli import run
 
 
@@ -126,3 +128,39 @@ def test_config_show_variant_layers_the_variant(tmp_path, capsys):
     assert data["values"]["build.k8s_distribution"] == {"value": "rke2", "source": "variant rke2"}
     assert data["values"]["build.custom_tag"]["value"] == "base"
     assert run(["--config", str(f), "config", "show", "--variant", "nope"]) == 2
+
+
+@pytest.fixture
+def named_shell(monkeypatch):
+    """The shell is named on the command line, not detected from the process tree (which differs in CI)."""
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
+    monkeypatch.setattr("edgeforge_ext.cli._command", None)  # built again, with the option that takes a shell
+
+
+def test_show_completion_prints_the_shell_script(capsys, named_shell):
+    assert run(["--show-completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    assert "_EDGEFORGE_EXT_COMPLETE=complete_bash" in script and "complete " in script
+
+
+def test_install_completion_writes_into_home(capsys, named_shell):
+    import os
+    from pathlib import Path
+
+    assert run(["--install-completion", "bash"]) == 0
+    home = Path(os.environ["HOME"])  # a fresh temp dir (conftest)
+    assert "edgeforge-ext" in (home / ".bashrc").read_text()
+    assert "_EDGEFORGE_EXT_COMPLETE" in (home / ".bash_completions" / "edgeforge-ext.sh").read_text()
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("edgeforge-ext ch", "checkout"),
+    ("edgeforge-ext images ver", "verify"),
+    ("edgeforge-ext checkout --re", "--ref"),  # a command's own option: needs the full command tree
+])
+def test_the_shell_gets_completions(monkeypatch, capsys, words, expected):
+    monkeypatch.setenv("_EDGEFORGE_EXT_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", words)
+    monkeypatch.setenv("COMP_CWORD", str(len(words.split()) - 1))
+    assert run([]) == 0
+    assert expected in capsys.readouterr().out.split()

@@ -121,11 +121,13 @@ def test_unreachable_daemon_exits_6(monkeypatch: pytest.MonkeyPatch, tmp_path: P
           "hint: start Docker")
 
 
-def test_host_below_the_minimums_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_daemon_and_a_small_host_report_both_with_exit_6(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # No daemon is a container-engine problem (exit 6) whatever else fails; every failure is listed.
+    # (A small host alone is exit 3: tests/engine/test_preflight_real.py.)
     monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")  # fast: no daemon probes
     monkeypatch.setenv("EDGEFORGE_PREFLIGHT_MIN_CPUS", "100000")
-    check(capsys, ["--workdir", str(tmp_path / "w"), "preflight"], 3, "preflight failed", "cpu",
+    check(capsys, ["--workdir", str(tmp_path / "w"), "preflight"], 6, "preflight failed", "cpu", "docker",
           "lower preflight.min_cpus")
 
 
@@ -153,3 +155,30 @@ def test_no_git_on_the_host_exits_4_in_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: cannot run git: "), proc.stderr
     assert lines[1] == "hint: install git (e.g. apt-get install git), or set GIT_PYTHON_GIT_EXECUTABLE to its path"
+
+
+@pytest.mark.parametrize("toml, command", [
+    ('[registry]\ndomain = "reg.example.net/x"\ncertificates = ["missing-ca.pem"]\n', ["images", "verify"]),
+    ('[registry]\ndomain = "127.0.0.1:9/x"\ncertificates = ["missing-ca.pem", "other.pem"]\n', ["images", "verify"]),
+    ('[[registry.registries]]\ndomain = "reg.example.net"\ncertificates = ["missing-ca.pem"]\n', ["images", "verify"]),
+    ('[site]\nca_certs = ["missing-ca.pem"]\n', ["render", "--output", "out"]),
+], ids=["registry.certificates", "several", "registries-entry", "site.ca_certs"])
+def test_a_missing_ca_file_is_a_usage_error_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    toml: str, command: list[str]) -> None:
+    (tmp_path / "edgeforge.toml").write_text(toml)
+    (tmp_path / "images.txt").write_text("quay.io/a/b:1\n")
+    options = ["--images", str(tmp_path / "images.txt")] if command[0] == "images" else []
+    command = [str(tmp_path / c) if c == "out" else c for c in command]
+    check(capsys, ["--config", str(tmp_path / "edgeforge.toml"), *command, *options], 2,
+          f"cannot read the CA certificate file {tmp_path / 'missing-ca.pem'}: No such file or directory")
+
+
+def test_a_bug_is_a_plain_exception_not_a_usage_error() -> None:
+    from edgeforge_ext.config import load_config
+    from edgeforge_ext.errors import EdgeforgeError
+
+    # A command passing a flag for a key that does not exist is a bug in edgeforge-ext (exit 1 with
+    # "internal error"), not a configuration error (exit 2) that says "internal".
+    with pytest.raises(Exception, match="no_such_key") as info:
+        load_config(None, env={}, flags={"build.no_such_key": "x"})
+    assert not isinstance(info.value, EdgeforgeError)

@@ -132,6 +132,33 @@ def test_mirror_refuses_to_overwrite_a_different_image(two_registries, capsys):
 
 
 @pytest.mark.engine
+def test_mirror_writes_into_one_repository_one_image_at_a_time(registry_factory, tmp_path, capsys, monkeypatch):
+    """The intermittent 'copied 2, skipped 1' above: app:1.0 and app:1.1 (one image) were copied at the same
+    time, docker-registry answered one manifest PUT 'blob unknown to registry', and that tag was copied
+    again by the next run. A proxy in front of the target holds each write a little and counts overlaps."""
+    from tests.engine.registry_proxy import registry_proxy
+
+    src = registry_factory(auth=False)
+    ext = registry_factory(auth=True)
+    tags = [f"1.{i}" for i in range(6)]
+    push_tiny_image(src.url, "team/app", tags)
+    for repo in ("team/db", "team/cache"):
+        push_tiny_image(src.url, repo, tags[:2], content=repo.encode())
+    with registry_proxy(ext.url, write_delay=0.05) as (proxy, state):
+        images = tmp_path / "images.txt"
+        images.write_text("".join(f"{src.host}/team/app:{t}\n" for t in tags)
+                          + "".join(f"{src.host}/team/{r}:{t}\n" for r in ("db", "cache") for t in tags[:2]))
+        monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", PASSWORD)
+        code = run(["images", "mirror", "--images", str(images), "--registry", f"{proxy}/mirror",
+                    "--registry-username", "builder", "--registry-mapping", f"{src.host}={proxy}/mirror", "--json"])
+        out, err = _out(capsys)
+    assert code == 0, err
+    assert json.loads(out) == {"copied": 10, "skipped": 0, "failed": 0}
+    assert state.max_concurrent_writes == {"mirror/team/app": 1, "mirror/team/db": 1, "mirror/team/cache": 1}
+    assert state.max_writes_at_once > 1  # the repositories still go in parallel
+
+
+@pytest.mark.engine
 def test_wrong_password_is_authentication_not_missing(two_registries, capsys, monkeypatch):
     _, ext, opts = two_registries
     monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", "wrong-Pa55word")

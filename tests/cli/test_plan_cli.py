@@ -77,3 +77,13 @@ def test_plan_json_shows_what_the_checkout_says(canvos_repo, tmp_path, capsys):
     assert "PE_VERSION" in plan["contract"]["args"]["declared"]
     assert plan["earthly"]["commands"][0][:3] == ["earthly", "--allow-privileged", "+build-all-images"]
     assert plan["os_pack"]["options"]["system.peVersion"] == "v4.9.21"
+
+
+def test_a_warning_every_variant_would_repeat_prints_once(canvos_repo, tmp_path, capsys):
+    f = tmp_path / "edgeforge.toml"
+    f.write_text(f'[canvos]\nurl = "{canvos_repo.url}"\nref = "v4.10.0"\n[build]\nk8s_versions = ["1.32.3"]\n\n'
+                 '[[variants]]\nname = "k3s"\n\n[[variants]]\nname = "rke2"\nk8s_distribution = "rke2"\n')
+    warning = "warning: CanvOS tag v4.10.0 has PE_VERSION v4.9.21 in its Earthfile"
+    for _ in range(2):  # and once again in the next run
+        assert run(["--config", str(f), "--workdir", str(tmp_path / "w"), "plan", "--all"]) == 0
+        assert capsys.readouterr().err.count(warning) == 1

@@ -15,11 +15,10 @@ from edgeforge_ext.config import load_config, read_config_file
 from edgeforge_ext.settings import KEYS, SECRET_ENV
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-# Flags the README names that belong to other tools: `--help` is click's, `git fetch --tags` is in the bench table.
-# Flags the README names that belong to other programs: git, and Earthly's own command line (the README
-# shows what the tool passes to Earthly).
-FOREIGN_FLAGS = {"--help", "--tags", "--allow-privileged", "--arg-file-path", "--secret-file", "--secret",
-                 "--privileged"}
+# Flags the README names that belong to other programs: git's, docker's, and Earthly's own command line
+# (the README shows what the tool passes to Earthly).
+FOREIGN_FLAGS = {"--help", "--tags", "--password-stdin", "--allow-privileged", "--arg-file-path", "--secret-file",
+                 "--secret", "--privileged"}
 
 
 def _readme() -> str:
@@ -102,3 +101,27 @@ def test_every_flag_and_env_var_in_the_readme_exists() -> None:
 
     known_env = {k.env_name for k in KEYS if k.env} | set(SECRET_ENV) | {"EDGEFORGE_CONFIG"}
     assert set(re.findall(r"EDGEFORGE_[A-Z0-9_]*[A-Z0-9]", text)) - known_env == set()
+
+
+def test_the_readme_installs_into_its_own_environment_first() -> None:
+    first_block = re.search(r"^```sh\n(.*?)^```", _readme(), re.M | re.S)
+    assert first_block is not None
+    install = first_block.group(1).splitlines()[0]
+    # A global `pip install .` replaced the user's click with edgeforge-ext's pinned one.
+    assert install.startswith(("pipx install", "python3 -m venv")), install
+
+
+def test_the_readme_says_what_verbose_does() -> None:
+    text = " ".join(_readme().split())
+    said = text[text.index("`-v`/`--verbose`"):]
+    said = said[:said.index(". Other commands")]
+    for effect in ("`build` shows the resolved plan", "preflight table also when every check passes",
+                   "push progress also when stderr is not a terminal"):
+        assert effect in said, said
+
+
+def test_the_readme_says_how_git_gets_a_forks_credentials() -> None:
+    text = " ".join(_readme().split())
+    assert "asks for them through `GIT_ASKPASS`" in text
+    assert "belongs in `EDGEFORGE_CANVOS_URL`" in text
+    assert "through git's environment" not in text  # what it did before: the token was in /proc/PID/environ

@@ -57,6 +57,27 @@ def test_password_from_stdin(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         "from-stdin"
 
 
+def _rendered_password(out: Path) -> str:
+    return str(yaml.safe_load((out / "user-data").read_text())["stylus"]["registryCredentials"]["password"])
+
+
+def test_a_password_file_is_taken_byte_for_byte_but_its_last_newline(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    for content, password in ((b"crlf-pw\r\n", "crlf-pw\r"), (b"two-nl\n\n", "two-nl\n"), (b" sp-pw ", " sp-pw ")):
+        (tmp_path / "pw").write_bytes(content)
+        assert run(["render", "--output", str(out), "--registry", "r.local", "--registry-username", "u",
+                    "--registry-password-file", str(tmp_path / "pw")]) == 0, capsys.readouterr().err
+        assert _rendered_password(out) == password
+
+
+def test_a_password_on_stdin_keeps_its_carriage_return(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"stdin-pw\r\n")))
+    out = tmp_path / "out"
+    assert run(["render", "--output", str(out), "--registry", "r.local", "--registry-password-stdin"]) == 0
+    assert _rendered_password(out) == "stdin-pw\r"
+
+
 def test_no_checkout_and_no_output_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--workdir", str(tmp_path / "wd"), "render"]) == 2
     err = capsys.readouterr().err
@@ -89,6 +110,60 @@ def test_template_dir_missing_variable_exits_5_with_file_and_line(
     assert code == 5
     assert f"{tpl / 'user-data.j2'}:4: 'sitename' is undefined" in capsys.readouterr().err
     assert not (tmp_path / "out" / "user-data").exists()
+
+
+REGISTRY = ["--registry", "r.local", "--registry-username", "builder", "--palette-endpoint", "api.spectrocloud.com",
+            "--project-name", "Default"]
+
+
+def _custom_template(tmp_path: Path, registry_block: str) -> Path:
+    tpl = tmp_path / "tpl"
+    tpl.mkdir(exist_ok=True)
+    (tpl / "user-data.j2").write_text(
+        "#cloud-config\nstylus:\n  site:\n    paletteEndpoint: {{ site.palette_endpoint | yq }}\n"
+        "    edgeHostToken: {{ site.edge_host_token | yq }}\n"
+        f"  registryCredentials:\n    domain: {{{{ registry_credentials.domain | yq }}}}\n{registry_block}")
+    return tpl
+
+
+def test_a_template_gets_the_real_secret_even_without_the_yq_filter(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", "plain-Pa55word")
+    monkeypatch.setenv("EDGEFORGE_EDGE_HOST_TOKEN", TOKEN)
+    tpl = _custom_template(tmp_path, "    password: {{ registry_credentials.password }}\n")
+    out = tmp_path / "out"
+    assert run(["render", "--output", str(out), "--template-dir", str(tpl), *REGISTRY]) == 0, capsys.readouterr().err
+    assert _rendered_password(out) == "plain-Pa55word"  # it was the mask: dead credentials in the ISO
+
+
+@pytest.mark.parametrize("registry_block", [
+    "",  # the template forgot the password
+    "    password: '********'\n",  # pasted from `config show`
+    "    password: {{ registry_credentials.password }}\n",  # unquoted, YAML reads "pw-1234 #tail" as "pw-1234"
+], ids=["missing", "mask", "unquoted"])
+def test_a_user_data_without_a_configured_secret_or_with_the_mask_is_exit_5_naming_the_field(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        registry_block: str) -> None:
+    monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", "pw-1234 #tail")
+    monkeypatch.setenv("EDGEFORGE_EDGE_HOST_TOKEN", TOKEN)
+    tpl = _custom_template(tmp_path, registry_block)
+    out = tmp_path / "out"
+    assert run(["render", "--output", str(out), "--template-dir", str(tpl), *REGISTRY]) == 5
+    err = capsys.readouterr().err
+    assert ("stylus.registryCredentials.password: the configured registry password is not in the rendered "
+            "user-data") in err, err
+    assert not (out / "user-data").exists()
+
+
+def test_the_mask_pasted_into_extra_user_data_is_exit_5_naming_the_field(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEFORGE_EDGE_HOST_TOKEN", TOKEN)
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("stylus:\n  site:\n    edgeHostToken: '********'\n")
+    assert run(["render", "--output", str(tmp_path / "out"), "--extra-user-data", str(extra), *REGISTRY]) == 5
+    err = capsys.readouterr().err
+    assert "stylus.site.edgeHostToken: holds the mask ********" in err
+    assert "stylus.site.edgeHostToken: the configured registration token is not in the rendered user-data" in err
 
 
 def test_extra_user_data_is_merged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

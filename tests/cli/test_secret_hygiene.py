@@ -14,6 +14,7 @@ from edgeforge_ext import secrets
 from edgeforge_ext.cli import run
 from edgeforge_ext.nightly import BuildResult
 from edgeforge_ext.report import Report
+from edgeforge_ext.secrets import Redactor
 
 PASSWORD = "Xq9-SECRET-pw"
 TOKEN = "Tk7-SECRET-token"
@@ -156,3 +157,59 @@ def test_proxy_credentials_are_masked_in_config_show(monkeypatch, capsys):
     assert run(["config", "show", "--json"]) == 0
     captured = capsys.readouterr()
     assert "Prx-Secret-99" not in captured.out + captured.err and "proxy.example:3128" in captured.out
+
+
+QUOTED = 'pa"ss\\wörd-7'  # a password with a quote, a backslash and a non-ASCII letter
+
+
+def _encodings(value: str) -> list[str]:
+    from urllib.parse import quote, quote_plus
+
+    from edgeforge_ext.render import yaml_quote
+
+    return [value, json.dumps(value)[1:-1], yaml_quote(value)[1:-1], repr(value)[1:-1], quote(value, safe=""),
+            quote_plus(value)]
+
+
+def test_an_escaped_secret_echoed_by_a_validation_error_is_masked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", QUOTED)
+    code = run(["--workdir", str(tmp_path / "w"), *RENDER, "--output", str(tmp_path / "out"),
+                "--custom-tag", QUOTED])  # the problem list quotes the value as Python does: 'pa"ss\\wörd-7'
+    captured = capsys.readouterr()
+    assert code == 5 and "CUSTOM_TAG" in captured.err
+    for form in _encodings(QUOTED):
+        assert form not in captured.out + captured.err, form
+
+
+def test_user_data_printed_in_the_build_log_is_masked_with_its_escapes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from edgeforge_ext.config import load_config
+    from edgeforge_ext.logrelay import LogRelay, relay
+    from edgeforge_ext.render import render_all
+
+    env = {"EDGEFORGE_REGISTRY_PASSWORD": QUOTED, "EDGEFORGE_EDGE_HOST_TOKEN": TOKEN}
+    config = load_config(None, env=env, cwd=tmp_path, flags={
+        "registry.domain": "10.10.254.254:8000/spectro-images", "registry.username": "builder",
+        "site.palette_endpoint": "api.spectrocloud.com", "site.project_name": "Default",
+        "build.k8s_versions": ["1.30.10"]})
+    user_data = render_all(config, pe_version="v4.9.21", k8s_versions=None).user_data
+    assert '"pa\\"ss\\\\wörd-7"' in user_data  # the yq filter escapes it: this is what a `cat user-data` prints
+    sink = io.StringIO()
+    relay([("+iso | " + line + "\n").encode() for line in user_data.splitlines()],
+          LogRelay(redactor=Redactor(config.secrets), sink=sink))
+    assert 'password: "********"' in sink.getvalue()
+    for form in _encodings(QUOTED):
+        assert form not in sink.getvalue(), form
+
+
+def test_a_secret_too_short_to_mask_is_warned_about_once_and_left_alone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", "pas")  # masking it would garble "password_file"
+    assert run(["--workdir", str(tmp_path / "w"), "config", "show"]) == 0
+    err = capsys.readouterr().err
+    warning = "the secret from env EDGEFORGE_REGISTRY_PASSWORD is shorter than 4 characters: it is not masked"
+    assert err.count(warning) == 1
+    assert "registry.password_file" in err and "EDGEFORGE_REGISTRY_PASSWORD" in err

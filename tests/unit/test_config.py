@@ -157,3 +157,37 @@ def test_relative_paths_in_file_are_relative_to_the_file(tmp_path):
     f.write_text('[site]\nedge_host_token_file = "token"\n')
     c = load_config(f, env={}, flags={}, cwd=tmp_path)
     assert c.edge_host_token is not None and c.edge_host_token.reveal() == "abc-token"
+
+
+def test_a_string_where_a_list_belongs_is_a_type_error_naming_key_and_file(tmp_path):
+    f = write(tmp_path, '[build]\nk8s_versions = "1.32.3,1.33.1"\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(f, env={}, flags={}, cwd=tmp_path)
+    assert e.value.exit_code == 2
+    assert e.value.message == f"build.k8s_versions must be a list of strings, got the string '1.32.3,1.33.1' (file {f})"
+    assert e.value.hint == 'write a list: k8s_versions = ["1.32.3", "1.33.1"]'
+    variant = write(tmp_path, '[[variants]]\nname = "a"\nk8s_versions = "1.32.3"\n')
+    with pytest.raises(ConfigError, match=r"build.k8s_versions must be a list of strings.*variant a"):
+        load_config(variant, env={}, flags={}, cwd=tmp_path)
+
+
+def test_every_unknown_key_in_the_file_is_reported_at_once(tmp_path):
+    f = write(tmp_path, '[build]\ncustom_tagg = "x"\nk8s_version = ["1.32.3"]\n[preflite]\nmin_cpus = 2\n'
+                        '[[registry.registries]]\ndomian = "r.io"\n[[users]]\nname = "ops"\nssh_key = "x"\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(f, env={}, flags={}, cwd=tmp_path)
+    assert e.value.message == f"{f}: 5 unknown keys"
+    assert e.value.details == [
+        "'build.custom_tagg' (did you mean 'build.custom_tag'?)",
+        "'build.k8s_version' (did you mean 'build.k8s_versions'?)",
+        "'preflite' (did you mean 'preflight.min_cpus'?)",
+        "'registry.registries[0].domian' (did you mean 'domain'?)",
+        "'users[0].ssh_key' (did you mean 'ssh_keys'?)",
+    ]
+
+
+def test_a_value_echoed_in_an_error_is_cut_to_200_characters(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, env={"EDGEFORGE_BUILD_ARCH": "x" * 5000}, flags={}, cwd=tmp_path)
+    assert "got 'xxxx" in e.value.message and "x" * 200 not in e.value.message
+    assert len(e.value.message) < 300

@@ -34,7 +34,8 @@ def test_v4_10_ubuntu_pro_is_a_secret_file_and_proxy_credentials_an_env_file(tmp
         # HTTPS_PROXY is a private build arg too, so Earthly reads the whole .arg from the private copy.
         assert "HTTPS_PROXY=http://user:pr0xy-pw@proxy:3128" in (private / "arg").read_text()
         spec = inputs.spec(plan.runs[0], "r1")
-        assert "--secret-file" in spec.command and "UBUNTU_PRO_KEY=/run/edgeforge/secrets/UBUNTU_PRO_KEY" in spec.command
+        assert "--secret-file" in spec.command
+        assert "UBUNTU_PRO_KEY=/run/edgeforge/secrets/UBUNTU_PRO_KEY" in spec.command
         shown = " ".join([*spec.command, *(spec.entrypoint or []), *spec.env.values()])
         assert PRO not in shown and "pr0xy-pw" not in shown
     assert not private.exists()

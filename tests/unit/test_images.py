@@ -249,3 +249,13 @@ def test_profile_values_with_bare_palette_macros_still_parse(tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"spec": {"packs": [{"name": "app", "values": values}]}}))
     assert {str(i.ref) for i in images_from_profile(profile)} == {"ghcr.io/acme/app:1.2"}
+
+
+def test_a_long_malformed_line_is_echoed_cut_to_200_characters():
+    from edgeforge_ext.errors import ValidationError
+    from edgeforge_ext.images import parse_ref
+
+    with pytest.raises(ValidationError) as e:
+        parse_ref("quay.io/" + "A" * 5000 + ":1", "images.txt:3")
+    assert e.value.message.startswith("images.txt:3: invalid image reference 'quay.io/AAAA")
+    assert "A" * 200 not in e.value.message  # the line and the component it names, each cut

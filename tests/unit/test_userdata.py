@@ -158,7 +158,7 @@ def test_every_config_problem_is_listed_at_once(tmp_path: Path) -> None:
     toml = """
 [registry]
 domain = "https://reg.local"
-certificates = ["missing.pem", "not-a-cert.pem"]
+certificates = ["not-a-cert.pem"]  # a missing one is a config error (exit 2): test_config
 mapping_rules = { "a.io" = "reg.local" }
 
 [site]
@@ -175,7 +175,7 @@ passwd_env = "UNSET_VAR"
 """
     details = problems_of(config(tmp_path, toml=toml))
     joined = "\n".join(details)
-    for expected in ("must not have a scheme", "cannot read certificate", "holds no PEM certificate",
+    for expected in ("must not have a scheme", "holds no PEM certificate",
                      "project_name and site.project_uid are both set", "site.network[0].interface is required",
                      "users[0].name is required", "users[0].ssh_keys", "users[0].passwd_env names UNSET_VAR"):
         assert expected in joined, expected
@@ -277,3 +277,24 @@ def test_bad_extra_yaml(tmp_path: Path, content: str, expected: str) -> None:
     assert any(expected in p for p in problems_of(config(tmp_path, render__extra_user_data=str(extra))))
     missing = config(tmp_path, render__extra_user_data=str(tmp_path / "missing.yaml"))
     assert any("cannot read" in p for p in problems_of(missing))
+
+
+def test_check_secrets_names_the_field_or_the_line_of_a_mask() -> None:
+    from edgeforge_ext.userdata import check_secrets
+
+    expected = [("stylus.externalRegistries.registries[1].password", "password for b.io", "b-Pa55word")]
+    text = ("#cloud-config\n# token: ********\nstylus:\n  externalRegistries:\n    registries:\n"
+            "      - {domain: a.io, password: '********'}\n      - {domain: b.io, password: b-Pa55word}\n")
+    problems: list[str] = []
+    check_secrets(text, expected, problems)
+    assert problems == ["stylus.externalRegistries.registries[0].password: holds the mask ******** instead of a "
+                        "secret (templates get the real values: write them with `| yq`)"]
+    problems = []
+    check_secrets(text.replace("'********'", "x").replace("b-Pa55word", "other"), expected, problems)
+    assert problems[0] == "user-data line 2: holds the mask ******** instead of a secret"
+    assert problems[1].startswith("stylus.externalRegistries.registries[1].password: the configured password for "
+                                  "b.io is not in the rendered user-data")
+    problems = []
+    check_secrets(text.replace("'********'", "'pre-********-b-Pa55word'").replace("# token: ********", ""),
+                  [("f", "w", "********-b-Pa55word")], problems)
+    assert problems == []  # a secret that itself holds the mask text is no mask

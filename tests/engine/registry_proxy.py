@@ -1,0 +1,101 @@
+"""An HTTP proxy in front of a real `docker-registry`, to see and shape what reaches it.
+
+It forwards every request as is (the Host header too, so the registry's upload Locations point back at the
+proxy), and can answer some requests itself (`answer`) and hold writes a little (`write_delay`) while it
+records how many writes into one repository were in flight at once (`max_concurrent_writes`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+_REPOSITORY = re.compile(r"^/v2/(.+?)/(?:blobs|manifests|tags)/")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+Answer = Callable[[str, str], "tuple[int, dict[str, str], bytes] | None"]
+
+
+@dataclass
+class ProxyState:
+    upstream: str
+    answer: Answer | None = None
+    write_delay: float = 0.0
+    in_flight: dict[str, int] = field(default_factory=dict)
+    max_concurrent_writes: dict[str, int] = field(default_factory=dict)  # per repository
+    max_writes_at_once: int = 0  # in all repositories together
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def writing(self, method: str, path: str) -> Iterator[None]:
+        match = _REPOSITORY.match(path)
+        if method in ("GET", "HEAD") or match is None:
+            yield
+            return
+        repo = match.group(1)
+        with self.lock:
+            self.in_flight[repo] = self.in_flight.get(repo, 0) + 1
+            self.max_concurrent_writes[repo] = max(self.max_concurrent_writes.get(repo, 0), self.in_flight[repo])
+            self.max_writes_at_once = max(self.max_writes_at_once, sum(self.in_flight.values()))
+        try:
+            time.sleep(self.write_delay)
+            yield
+        finally:
+            with self.lock:
+                self.in_flight[repo] -= 1
+
+
+def _handler(state: ProxyState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            own = state.answer(self.command, self.path) if state.answer else None
+            if own is not None:
+                self._reply(*own)
+                return
+            with state.writing(self.command, self.path):
+                resp = requests.request(self.command, state.upstream + self.path, data=body or None, timeout=30,
+                                        headers=dict(self.headers.items()), allow_redirects=False, stream=True)
+                payload = resp.raw.read(decode_content=False) if self.command != "HEAD" else b""
+            headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_BY_HOP}
+            length = resp.headers.get("Content-Length", "0") if self.command == "HEAD" else str(len(payload))
+            self._reply(resp.status_code, {**headers, "Content-Length": length}, payload)
+
+        def _reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+            self.send_response(status)
+            headers.setdefault("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+    return Handler
+
+
+@contextmanager
+def registry_proxy(upstream_url: str, **options: object) -> Iterator[tuple[str, ProxyState]]:
+    """("127.0.0.1:PORT", its state) while the block runs."""
+    state = ProxyState(upstream_url, **options)  # type: ignore[arg-type]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()
