@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from edgeforge_ext.secrets import url_secrets
+from edgeforge_ext.errors import quoted
+from edgeforge_ext.secrets import MIN_MASKED_LENGTH, url_secrets
 from edgeforge_ext.settings import ARCHES, K8S_DISTRIBUTIONS, OS_DISTRIBUTIONS
 
 if TYPE_CHECKING:
@@ -280,27 +281,27 @@ def _check_values(values: dict[str, str], chosen: list[str], k8s_versions: Mappi
     for key, allowed in (("ARCH", ARCHES), ("OS_DISTRIBUTION", OS_DISTRIBUTIONS),
                          ("K8S_DISTRIBUTION", K8S_DISTRIBUTIONS)):
         if values[key] not in allowed:
-            bad(key, f"{values[key]!r} is not one of {', '.join(allowed)}")
+            bad(key, f"{quoted(values[key])} is not one of {', '.join(allowed)}")
     tag = values["CUSTOM_TAG"]
     if not tag:
         bad("CUSTOM_TAG", "must not be empty (the profile's image URI would end in '-')")
     elif not _CUSTOM_TAG.fullmatch(tag):
-        bad("CUSTOM_TAG", f"{tag!r}: only lower-case letters and digits")
+        bad("CUSTOM_TAG", f"{quoted(tag)}: only lower-case letters and digits")
     if not _ISO_NAME.fullmatch(values["ISO_NAME"]):
-        bad("ISO_NAME", f"{values['ISO_NAME']!r}: only letters, digits, '-' and '_'")
+        bad("ISO_NAME", f"{quoted(values['ISO_NAME'])}: only letters, digits, '-' and '_'")
     registry = values["IMAGE_REGISTRY"]
     if not registry:
         bad("IMAGE_REGISTRY", "must not be empty")
     elif "://" in registry:
-        bad("IMAGE_REGISTRY", f"{registry!r}: no scheme (write host[:port][/namespace])")
+        bad("IMAGE_REGISTRY", f"{quoted(registry)}: no scheme (write host[:port][/namespace])")
     elif "_" in registry:
-        bad("IMAGE_REGISTRY", f"{registry!r}: no underscores (DNS rules)")
+        bad("IMAGE_REGISTRY", f"{quoted(registry)}: no underscores (DNS rules)")
     elif not _REGISTRY.fullmatch(registry.rstrip("/")):
-        bad("IMAGE_REGISTRY", f"{registry!r}: expected host[:port][/namespace]")
+        bad("IMAGE_REGISTRY", f"{quoted(registry)}: expected host[:port][/namespace]")
     if not _IMAGE_REPO.fullmatch(values["IMAGE_REPO"]):
-        bad("IMAGE_REPO", f"{values['IMAGE_REPO']!r}: lower-case letters, digits and . _ - / separators")
+        bad("IMAGE_REPO", f"{quoted(values['IMAGE_REPO'])}: lower-case letters, digits and . _ - / separators")
     if not values["OS_VERSION"] or not _BARE.fullmatch(values["OS_VERSION"]):
-        bad("OS_VERSION", f"{values['OS_VERSION']!r}: expected a version such as 22.04")
+        bad("OS_VERSION", f"{quoted(values['OS_VERSION'])}: expected a version such as 22.04")
     if values["FIPS_ENABLED"] == "true" and values["UPDATE_KERNEL"] == "true":
         bad("FIPS_ENABLED", "cannot be combined with UPDATE_KERNEL=true (the CanvOS build fails)")
     _check_k8s(values["K8S_DISTRIBUTION"], chosen, k8s_versions, problems, warnings, allow_unlisted=allow_unlisted)
@@ -310,7 +311,7 @@ def _check_k8s(dist: str, chosen: list[str], k8s_versions: Mapping[str, list[str
                problems: list[str], warnings: list[str], *, allow_unlisted: bool = False) -> None:
     for version in chosen:
         if not _K8S_VERSION.fullmatch(version):
-            problems.append(f".arg K8S_VERSION: {version!r} is not x.y.z (no k3s1/rke2r1 suffix)")
+            problems.append(f".arg K8S_VERSION: {quoted(version)} is not x.y.z (no k3s1/rke2r1 suffix)")
     if not chosen:
         return
     if k8s_versions is None:
@@ -350,6 +351,6 @@ def check_no_secrets(arg_text: str, config: Config, problems: list[str]) -> None
     """A rendered .arg (from any template) must not contain a secret value the config knows."""
     for secret in config.secrets:
         raw = secret.reveal()
-        if len(raw) >= 3 and raw in arg_text:
+        if len(raw) >= MIN_MASKED_LENGTH and raw in arg_text:
             problems.append(f".arg: contains a secret ({secret.source or 'a password or token'}); "
                             ".arg never holds secrets")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -25,7 +24,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from edgeforge_ext.contract import BuildContract, read_contract
-from edgeforge_ext.errors import CheckoutError
+from edgeforge_ext.errors import CheckoutError, quoted
+from edgeforge_ext.secrets import MIN_MASKED_LENGTH
 
 # Files edgeforge-ext itself writes into the checkout: never reported as local edits. (The CA files of
 # build.ca_certs: certs/edgeforge-*.crt on CanvOS v4.5+, sc.crt for PROXY_CERT_PATH on v4.4.x.)
@@ -80,7 +80,7 @@ def _userinfo(url: str) -> list[str]:
     if not match:
         return []
     info = match.group(0)[len(match.group(1)):-1]
-    parts = {p for piece in info.split(":", 1) for p in (piece, unquote(piece)) if len(p) >= 3}
+    parts = {p for piece in info.split(":", 1) for p in (piece, unquote(piece)) if len(p) >= MIN_MASKED_LENGTH}
     return sorted(parts, key=len, reverse=True)
 
 
@@ -108,21 +108,15 @@ def git_transport(url: str) -> Iterator[tuple[str, dict[str, str]]]:
         yield url, {}
         return
     user, _, password = unquote(match.group(0)[len(match.group(1)):-1]).partition(":")
-    with tempfile.TemporaryDirectory(prefix="edgeforge-git-") as private:  # mode 0700
-        folder = Path(private)
-        _write_private(folder / "username", user, 0o600)
-        _write_private(folder / "password", password, 0o600)
-        _write_private(folder / "askpass", _ASKPASS, 0o700)
+    from edgeforge_ext.fsutil import private_dir, write_private
+
+    with private_dir("git") as folder:  # mode 0700
+        write_private(folder / "username", user, 0o600)
+        write_private(folder / "password", password, 0o600)
+        write_private(folder / "askpass", _ASKPASS, 0o700)
         yield scrub_url(url), {"GIT_ASKPASS": str(folder / "askpass"), "GIT_TERMINAL_PROMPT": "0",
                                "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper",
                                "GIT_CONFIG_VALUE_0": ""}
-
-
-def _write_private(path: Path, text: str, mode: int) -> None:
-    """Create `path` with `mode` from the start (never readable by others, not even for a moment)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
 
 
 def _clean(text: str, url: str = "") -> str:
@@ -171,7 +165,7 @@ def _missing(ref: str, tags: dict[str, str], url: str) -> CheckoutError:
     else:
         newest = sorted((t for t in tags if _RELEASE.match(t)), key=version_key, reverse=True)[:3]
         where = f"newest release tags: {', '.join(newest)}" if newest else "the repository has no tags"
-    return CheckoutError(f"ref {ref!r} not found in {scrub_url(url)} ({where})",
+    return CheckoutError(f"ref {quoted(ref)} not found in {scrub_url(url)} ({where})",
                          hint=f"list the tags with: git ls-remote --tags {scrub_url(url)}")
 
 
@@ -458,7 +452,7 @@ def _update(url: str, ref: str, path: Path,
     except CheckoutError as exc:
         if fetch_error:
             raise CheckoutError(f"could not fetch from {scrub_url(url)}: {fetch_error}",
-                                details=[f"and the checkout has no {ref!r}: {exc.message}"]) from None
+                                details=[f"and the checkout has no {quoted(ref)}: {exc.message}"]) from None
         raise
     if fetch_error:
         what = "the newest tag in the local checkout" if ref == LATEST else "the local copy"

@@ -20,7 +20,7 @@ from typing import Any
 from edgeforge_ext import engine
 from edgeforge_ext.earthly_script import CERTS_DIR, PROXY_CERT_PATH
 from edgeforge_ext.engine import CACHE_VOLUME_PREFIX, ContainerSpec, Mount
-from edgeforge_ext.errors import UsageError
+from edgeforge_ext.errors import UsageError, quoted
 from edgeforge_ext.logrelay import LogRelay
 from edgeforge_ext.secrets import Redactor
 
@@ -61,7 +61,7 @@ def earthly_command(target: str, build_args: dict[str, str], *, push: bool = Fal
     """
     name = target.lstrip("+")
     if not name or any(ch.isspace() for ch in name):
-        raise UsageError(f"invalid Earthly target {target!r}")
+        raise UsageError(f"invalid Earthly target {quoted(target)}")
     flags: list[str] = []
     if arg_file:
         flags.append(f"--arg-file-path={arg_file}")
@@ -73,7 +73,7 @@ def earthly_command(target: str, build_args: dict[str, str], *, push: bool = Fal
     args = []
     for key, value in build_args.items():
         if not key or "=" in key or key.startswith("-"):
-            raise UsageError(f"invalid Earthly build argument name {key!r}")
+            raise UsageError(f"invalid Earthly build argument name {quoted(key)}")
         args.append(f"--{key}={value}")
     return [*flags, f"+{name}", *args]
 

@@ -11,10 +11,7 @@ all in a 0700 directory of 0600 files, mounted read-only, removed when the build
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -36,6 +33,7 @@ from edgeforge_ext.earthly import (
 )
 from edgeforge_ext.engine import IMAGES_LABEL, ContainerSpec
 from edgeforge_ext.errors import UsageError
+from edgeforge_ext.fsutil import private_dir, write_private
 from edgeforge_ext.plan import EarthlyRun, Plan
 from edgeforge_ext.secrets import Secret, url_secrets
 
@@ -127,12 +125,6 @@ def _earthly_secrets(config: Config, plan: Plan) -> dict[str, Secret]:
     return {}
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 def plan_inputs(config: Config, plan: Plan) -> EarthlyInputs:
     """The inputs, with the container paths of the private files they will need (nothing written)."""
     _plain, secret_proxies = split_proxies(config)
@@ -159,27 +151,24 @@ def earthly_inputs(config: Config, plan: Plan, public_arg_text: str) -> Iterator
         yield inputs
         return
     _plain, secret_proxies = split_proxies(config)
-    private = Path(tempfile.mkdtemp(prefix="edgeforge-private-"))  # 0700, this user's
-    try:
+    with private_dir("earthly") as private:  # 0700, this user's
         build_args = private_args(config, plan.args)
         if build_args:
             lines = [public_arg_text.rstrip("\n"), "# secret build args (edgeforge-ext, this build only)"]
             lines += [f"{key}={quote_arg(value.reveal())}" for key, value in build_args.items()]
-            _write_private(private / PRIVATE_ARG, "\n".join(lines) + "\n")
+            write_private(private / PRIVATE_ARG, "\n".join(lines) + "\n")
         earthly_secrets = _earthly_secrets(config, plan)
         if earthly_secrets:
             (private / PRIVATE_SECRETS).mkdir(mode=0o700)
             for name, value in earthly_secrets.items():
                 # The file's bytes are the secret: Earthly hands them to `RUN --secret` unchanged.
-                _write_private(private / PRIVATE_SECRETS / name, value.reveal())
+                write_private(private / PRIVATE_SECRETS / name, value.reveal())
         if secret_proxies:
             env_lines = [f"{name}={shlex.quote(value.reveal())}" for key, value in secret_proxies.items()
                          for name in (key, key.lower())]
-            _write_private(private / PRIVATE_ENV, "\n".join(env_lines) + "\n")
+            write_private(private / PRIVATE_ENV, "\n".join(env_lines) + "\n")
         # The container runs as root, which reads this user's 0700/0600 files; nobody else can.
         yield replace(inputs, private_dir=private)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
 
 
 def configured_image(config: Config) -> str:

@@ -107,3 +107,55 @@ def artifact_errors(doing: str, path: Path) -> Iterator[None]:
         where = exc.filename or path
         raise ArtifactError(f"{doing} {path} failed: {exc.strerror or exc} ({where})",
                             hint="check the free space and permissions there") from None
+
+
+PRIVATE_PREFIX = "edgeforge-private-"
+
+
+@contextmanager
+def private_dir(kind: str) -> Iterator[Path]:
+    """A 0700 temporary directory for secret files (git's askpass answers, Earthly's secrets), removed
+    when the block ends. Its name carries our pid, so what a run killed with -9 left behind is found
+    and removed by the next one (`remove_orphaned_private_dirs`)."""
+    remove_orphaned_private_dirs()
+    path = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{kind}-{os.getpid()}-"))
+    try:
+        yield path
+    finally:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_orphaned_private_dirs() -> list[Path]:
+    """This user's private directories whose process is gone."""
+    import shutil
+
+    removed: list[Path] = []
+    for path in Path(tempfile.gettempdir()).glob(f"{PRIVATE_PREFIX}*-*-*"):
+        try:
+            pid = int(path.name[len(PRIVATE_PREFIX):].split("-")[1])
+            if path.stat().st_uid != os.getuid() or _alive(pid):
+                continue
+        except (ValueError, IndexError, OSError):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    """Create `path` with `mode` from the start (never readable by others, not even for a moment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)

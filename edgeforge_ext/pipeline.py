@@ -472,7 +472,7 @@ class Pipeline:
 
     def _plan(self) -> Plan:
         if self.state.plan is None:
-            raise UsageError("internal: no plan (the checkout step did not run)")
+            raise RuntimeError("no plan: the checkout step did not run")  # a bug (exit 1), not a usage error
         return self.state.plan
 
 

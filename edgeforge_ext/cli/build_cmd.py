@@ -209,6 +209,10 @@ def clean(
     finally:
         client.close()
     summary["staging"] = _remove_staging(config)
+    from edgeforge_ext.fsutil import remove_orphaned_private_dirs
+
+    # Secret files (git's askpass answers, Earthly's secrets) of runs that were killed with -9.
+    summary["private"] = [str(p) for p in remove_orphaned_private_dirs()]
     if wants_json(ctx, json_out):
         console.print_json(summary)
     else:
