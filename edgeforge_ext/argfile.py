@@ -124,35 +124,33 @@ def plan_args(config: Config, *, pe_version: str | None, k8s_versions: Mapping[s
     - secrets (proxy credentials, the Ubuntu Pro token on tags that take it as a build arg) go only
       into the private `.arg` (`ArgPlan.private`), never into the checkout's `.arg`.
     """
-    v = config.values
-    chosen = list(v["build.k8s_versions"])
-    pe = v["build.pe_version"] or pe_version or ""
+    chosen = list(config.build.k8s_versions)
+    pe = config.build.pe_version or pe_version or ""
     candidates: dict[str, str] = {
-        "ARCH": v["build.arch"],
-        "IMAGE_REGISTRY": v["build.image_registry"],
+        "ARCH": config.build.arch,
+        "IMAGE_REGISTRY": config.build.image_registry,
         "IMAGE_REPO": config.image_repo,
-        "OS_DISTRIBUTION": v["build.os"],
-        "OS_VERSION": v["build.os_version"],
-        "K8S_DISTRIBUTION": v["build.k8s_distribution"],
+        "OS_DISTRIBUTION": config.build.os,
+        "OS_VERSION": config.build.os_version,
+        "K8S_DISTRIBUTION": config.build.k8s_distribution,
         # CanvOS builds one version per Earthly run; the build passes each one as --K8S_VERSION.
         "K8S_VERSION": chosen[0] if chosen else "",
-        "CUSTOM_TAG": v["build.custom_tag"],
-        "ISO_NAME": v["build.iso_name"],
+        "CUSTOM_TAG": config.build.custom_tag,
+        "ISO_NAME": config.build.iso_name,
         "PE_VERSION": pe,
     }
     for key, name in _OPTION_KEYS.items():
-        value = v[name]
-        candidates[key] = _bool(value) if isinstance(value, bool) else str(value)
+        candidates[key] = _option_value(config, name)
     if not pe:
         warnings.append("PE_VERSION is not set (no CanvOS checkout and no build.pe_version): the Earthfile "
                         "default will be used, and image tags may not match the printed peVersion")
     _check_values(candidates, chosen, k8s_versions, problems, warnings,
-                  allow_unlisted=bool(v["build.allow_unlisted_k8s_version"]))
+                  allow_unlisted=bool(config.build.allow_unlisted_k8s_version))
     earthfile = contract.earthfile if contract is not None else None
     values: dict[str, str] = {}
     private: list[str] = []
     for key, value in candidates.items():
-        user_set = key in _IDENTITY or config.sources.get(_OPTION_KEYS.get(key, ""), "default") != "default"
+        user_set = key in _IDENTITY or config.source_of(_OPTION_KEYS.get(key, "")) != "default"
         if value == "":
             continue
         if earthfile is not None:
@@ -167,10 +165,10 @@ def plan_args(config: Config, *, pe_version: str | None, k8s_versions: Mapping[s
             continue
         values[key] = value
     _ubuntu_pro(config, contract, values, private, problems)
-    if contract is not None and contract.cert_mechanism == "proxy-cert-path" and v["build.ca_certs"]:
+    if contract is not None and contract.cert_mechanism == "proxy-cert-path" and config.build.ca_certs:
         # CanvOS v4.4.x trusts a proxy CA only when PROXY_CERT_PATH is set; the file is ./sc.crt.
         values["PROXY_CERT_PATH"] = "sc.crt"
-    for key, value in v["build.extra_args"].items():
+    for key, value in config.build.extra_args.items():
         where = f".arg {key} (build.extra_args)"
         if not _KEY.fullmatch(key):
             problems.append(f"{where}: not a valid variable name "
@@ -236,9 +234,9 @@ def _ubuntu_pro(config: Config, contract: BuildContract | None, values: dict[str
 
     if config.ubuntu_pro_key is None:
         return
-    if config["build.os"] != "ubuntu":
+    if config.build.os != "ubuntu":
         problems.append(f"Ubuntu Pro (build.ubuntu_pro_key_file): applies to --os ubuntu only, not "
-                        f"{config['build.os']}")
+                        f"{config.build.os}")
         return
     if contract is None:
         problems.append("Ubuntu Pro (build.ubuntu_pro_key_file): needs the CanvOS checkout to know how this ref "
@@ -265,8 +263,14 @@ def private_args(config: Config, plan: ArgPlan) -> dict[str, Secret]:
         if key == "UBUNTU_PRO_KEY" and config.ubuntu_pro_key is not None:
             out[key] = config.ubuntu_pro_key
         elif key in _PROXY_KEYS:
-            out[key] = Secret(str(config[_OPTION_KEYS[key]]), source=_OPTION_KEYS[key])
+            out[key] = Secret(_option_value(config, _OPTION_KEYS[key]), source=_OPTION_KEYS[key])
     return out
+
+
+def _option_value(config: Config, key: str) -> str:
+    """The .arg text of a build.* option (`build.update_kernel` -> "false")."""
+    value = getattr(config.build, key.removeprefix("build."))
+    return _bool(value) if isinstance(value, bool) else str(value)
 
 
 def _bool(flag: bool) -> str:

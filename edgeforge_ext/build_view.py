@@ -16,7 +16,7 @@ def plan_source(config: Config) -> tuple[Source, Path | None]:
     from edgeforge_ext import canvos
     from edgeforge_ext.pipeline import source_from_facts
 
-    url, ref = str(config["canvos.url"]), str(config["canvos.ref"])
+    url, ref = str(config.canvos.url), str(config.canvos.ref)
     path = config.checkout_dir
     if (path / ".git").exists():
         facts = canvos.read_facts(path, url=url, ref=ref)
@@ -44,7 +44,7 @@ def checked_plan(config: Config) -> Plan:
     render_in_memory(config, plan)
     if checkout is not None:
         check_tree(config, plan, checkout)
-    elif config["build.uki"]:
+    elif config.build.uki:
         console.warn("the Secure Boot keys of this UKI build are not checked: there is no checkout yet")
     return plan
 
@@ -84,11 +84,11 @@ def print_plan(plan: Plan, config: Config) -> None:
         "  registry logins: " + (f"{inputs['docker_config']} mounted read-only" if inputs["docker_config"]
                                  else "none (no Docker config.json; Earthly pulls anonymously)"),
     ]
-    if inputs["cert_mechanism"] and (config["build.ca_certs"] or inputs["cert_mechanism"] != "none"):
+    if inputs["cert_mechanism"] and (config.build.ca_certs or inputs["cert_mechanism"] != "none"):
         how = {"certs-dir": "certs/ in the checkout", "proxy-cert-path": "PROXY_CERT_PATH (./sc.crt)",
                "none": "none"}.get(str(inputs["cert_mechanism"]), str(inputs["cert_mechanism"]))
-        lines.append(f"  extra CAs: {how}" + (f"; {len(config['build.ca_certs'])} from build.ca_certs"
-                                              if config["build.ca_certs"] else ""))
+        lines.append(f"  extra CAs: {how}" + (f"; {len(config.build.ca_certs)} from build.ca_certs"
+                                              if config.build.ca_certs else ""))
     for cmd in earthly_commands(plan, config):
         lines.append("  earthly " + " ".join(cmd))
     if plan.args.values:

@@ -10,9 +10,25 @@ import difflib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from edgeforge_ext.config_sections import (
+    BuildSettings,
+    CanvosSettings,
+    EarthlySettings,
+    InstallSettings,
+    OutputSettings,
+    PreflightSettings,
+    PushSettings,
+    RegistrySettings,
+    RenderSettings,
+    SiteSettings,
+    Table,
+    section,
+)
 from edgeforge_ext.errors import ECHO_LIMIT, ConfigError, quoted
 from edgeforge_ext.secrets import (
     MIN_MASKED_LENGTH,
@@ -85,7 +101,74 @@ class Config:
     layers: tuple[tuple[str, Mapping[str, Any]], ...] = field(default=(), repr=False)
 
     def __getitem__(self, key: str) -> Any:
+        """A value by its dotted key: for the config layer and tests; the rest reads the sections."""
         return self.values[key]
+
+    # --- the typed sections (config_sections.py), built once from the resolved values ------------
+
+    @cached_property
+    def canvos(self) -> CanvosSettings:
+        return section(CanvosSettings, "canvos", self.values)
+
+    @cached_property
+    def build(self) -> BuildSettings:
+        return section(BuildSettings, "build", self.values)
+
+    @cached_property
+    def registry(self) -> RegistrySettings:
+        return section(RegistrySettings, "registry", self.values)
+
+    @cached_property
+    def site(self) -> SiteSettings:
+        return section(SiteSettings, "site", self.values)
+
+    @cached_property
+    def install(self) -> InstallSettings:
+        return section(InstallSettings, "install", self.values)
+
+    @cached_property
+    def render(self) -> RenderSettings:
+        return section(RenderSettings, "render", self.values)
+
+    @cached_property
+    def earthly(self) -> EarthlySettings:
+        return section(EarthlySettings, "earthly", self.values)
+
+    @cached_property
+    def output(self) -> OutputSettings:
+        return section(OutputSettings, "output", self.values)
+
+    @cached_property
+    def push(self) -> PushSettings:
+        return section(PushSettings, "push", self.values)
+
+    @cached_property
+    def preflight(self) -> PreflightSettings:
+        return section(PreflightSettings, "preflight", self.values)
+
+    @cached_property
+    def users(self) -> tuple[Table, ...]:
+        return tuple(MappingProxyType(dict(t)) for t in self.values["users"])
+
+    def source_of(self, key: str) -> str:
+        """The layer a value came from ("default", "file …", "env …", "flag", "variant …")."""
+        return self.sources.get(key, "default")
+
+    def from_file(self, key: str) -> bool:
+        """Relative paths of values set in edgeforge.toml are relative to that file."""
+        return self.config_file is not None and self.source_of(key).startswith("file")
+
+    def all_registries(self) -> tuple[RegistryEntry, ...]:
+        """Every external registry with its credentials, once: `registry.domain` (with registry.username,
+        the password, registry.certificates, registry.insecure, registry.repository_name) first, then
+        each [[registry.registries]] table."""
+        entries = list(self.registries)
+        r = self.registry
+        if r.domain:
+            entries.insert(0, RegistryEntry(domain=r.domain, username=r.username, password=self.registry_password,
+                                            repository_name=r.repository_name, certificates=r.certificates,
+                                            insecure=r.insecure))
+        return tuple(entries)
 
     @property
     def workdir(self) -> Path:
@@ -97,16 +180,16 @@ class Config:
 
     @property
     def output_dir(self) -> Path:
-        out = self.values["output.dir"]
+        out = self.output.dir
         return Path(out).expanduser().resolve() if out else self.workdir / "output"
 
     @property
     def image_repo(self) -> str:
-        return str(self.values["build.image_repo"] or self.values["build.os"])
+        return self.build.image_repo or self.build.os
 
     @property
     def has_external_registry(self) -> bool:
-        return bool(self.values["registry.domain"] or self.registries)
+        return bool(self.registry.domain or self.registries)
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
@@ -178,7 +261,7 @@ def load_config(
                 values[name] = str(base / Path(values[name]).expanduser())
 
     file_dir = file_path.parent if file_path is not None else None
-    for name in ("registry.certificates", "site.ca_certs"):
+    for name in ("registry.certificates", "site.ca_certs", "build.ca_certs"):
         relative_to = file_dir if sources[name].startswith("file") else None
         values[name] = [_ca_file(item, name, relative_to, sources[name]) for item in values[name]]
 

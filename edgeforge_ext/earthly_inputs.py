@@ -177,8 +177,8 @@ def configured_image(config: Config) -> str:
     from edgeforge_ext.earthly_script import parse_earthly_script
     from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
 
-    if config["earthly.image"]:
-        return str(config["earthly.image"])
+    if config.earthly.image:
+        return str(config.earthly.image)
     try:
         text = (config.checkout_dir / "earthly.sh").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

@@ -186,10 +186,10 @@ class RewriteRules:
 def rules_from_config(config: Config) -> RewriteRules:
     """The rewrite the Edge host applies, from the same keys that render user-data from:
     mapping rules (stylus.externalRegistries) win; else one registry prefixes every image."""
-    mapping = dict(config["registry.mapping_rules"] or {})
+    mapping = dict(config.registry.mapping_rules or {})
     if mapping:
         return RewriteRules.make(mapping=mapping)
-    domain = config["registry.domain"]
+    domain = config.registry.domain
     notes: list[str] = []
     if not domain and config.registries:
         domain = config.registries[0].domain
@@ -360,7 +360,7 @@ def images_from_plan(config: Config) -> list[SourceImage]:
     """
     from edgeforge_ext.plan import Source, make_plan
 
-    source = Source(url=str(config["canvos.url"]), ref=str(config["canvos.ref"]))
+    source = Source(url=str(config.canvos.url), ref=str(config.canvos.ref))
     if (config.checkout_dir / ".git").exists():
         from edgeforge_ext.canvos import read_facts
         from edgeforge_ext.pipeline import source_from_facts

@@ -104,7 +104,7 @@ def _local_edits(checkout: Path, modified: tuple[str, ...]) -> dict[str, str]:
 def inputs_of(config: Config, facts: Any, plan: Any, rendered: Any, earthly: tuple[str | None, tuple[str, ...]]
               ) -> Inputs:
     return Inputs(
-        canvos_url=str(facts.url), canvos_ref=str(config["canvos.ref"]), canvos_sha=str(facts.sha),
+        canvos_url=str(facts.url), canvos_ref=str(config.canvos.ref), canvos_sha=str(facts.sha),
         earthly_image=str(plan.earthly_image), earthly_id=earthly[0], earthly_repo_digests=earthly[1],
         fingerprint=fingerprint(user_data=rendered.user_data, arg_text=rendered.arg_text, plan=plan,
                                 modified=_local_edits(Path(facts.path), tuple(facts.modified)),
@@ -142,8 +142,8 @@ def resolve(config: Config, *, discard_changes: bool = False, facts: Any = None)
     from edgeforge_ext.render import render_all
 
     if facts is None:
-        url, ref = str(config["canvos.url"]), str(config["canvos.ref"])
-        if "checkout" in config["build.skip"]:
+        url, ref = str(config.canvos.url), str(config.canvos.ref)
+        if "checkout" in config.build.skip:
             facts = canvos.read_facts(config.checkout_dir, url=url, ref=ref)
         else:
             facts = canvos.checkout(url, ref, config.checkout_dir, discard_changes=discard_changes)

@@ -109,7 +109,7 @@ class Pipeline:
     def run(self) -> Report:
         report = self.state.report
         report.variant = self.config.variant
-        report.skipped = list(self.config["build.skip"])
+        report.skipped = list(self.config.build.skip)
         check_config(self.config)
         ensure_dir(self.output_dir, "output directory", "choose another --output (output.dir)")
         # settings.STEPS is the order (and the names --skip accepts); each is a method of the same name.
@@ -121,7 +121,7 @@ class Pipeline:
         try:
             with sigterm_as_interrupt(), workdir_lock(self.config.workdir, wait=self.state.options.wait,
                                                       what="build"):
-                if "preflight" in self.config["build.skip"]:
+                if "preflight" in self.config.build.skip:
                     self.engine_gate()
                 for name, step in steps:
                     if name == "registry-check" and self.state.options.before_earthly is not None:
@@ -151,7 +151,7 @@ class Pipeline:
         self.state.report.steps.append(record)
         # Skipped checkout and render still run in a reduced form: later steps need the checkout's
         # facts and the user-data the ISO must hold; they just change nothing.
-        if name in self.config["build.skip"] and name not in ("checkout", "render"):
+        if name in self.config.build.skip and name not in ("checkout", "render"):
             record.status = "skipped"
             console.note(f"skipping {name} (--skip {name})")
             return
@@ -160,7 +160,7 @@ class Pipeline:
             try:
                 with filesystem_errors(name):
                     outcome = step()
-                skipped = outcome == "skipped" or name in self.config["build.skip"]
+                skipped = outcome == "skipped" or name in self.config.build.skip
                 record.status = "skipped" if skipped else "ok"
                 if skipped and name not in self.state.report.skipped:
                     self.state.report.skipped.append(name)
@@ -202,7 +202,7 @@ class Pipeline:
         from edgeforge_ext.preflight import raise_if_failed, run_preflight
         from edgeforge_ext.preflight_view import print_checks
 
-        versions = len(self.config["build.k8s_versions"]) or 1
+        versions = len(self.config.build.k8s_versions) or 1
         checks = run_preflight(self.config, provider_images=versions)
         if console.verbose() or any(c.required and not c.ok for c in checks):
             print_checks(checks)
@@ -227,13 +227,13 @@ class Pipeline:
         from edgeforge_ext import canvos
 
         path = self.config.checkout_dir
-        if "checkout" in self.config["build.skip"]:
+        if "checkout" in self.config.build.skip:
             if not path.exists():
                 raise UsageError(f"--skip checkout needs an existing checkout at {path}")
             console.note(f"skipping checkout (--skip checkout): using {path} as it is")
-            facts = canvos.read_facts(path, url=str(self.config["canvos.url"]), ref=str(self.config["canvos.ref"]))
+            facts = canvos.read_facts(path, url=str(self.config.canvos.url), ref=str(self.config.canvos.ref))
         else:
-            facts = canvos.checkout(str(self.config["canvos.url"]), str(self.config["canvos.ref"]), path,
+            facts = canvos.checkout(str(self.config.canvos.url), str(self.config.canvos.ref), path,
                                     discard_changes=self.state.options.discard_changes)
         for w in facts.warnings:
             console.warn(w)
@@ -260,7 +260,7 @@ class Pipeline:
         plan = self._plan()
         rendered = render_in_memory(self.config, plan)
         self.state.rendered = rendered
-        if "render" in self.config["build.skip"]:
+        if "render" in self.config.build.skip:
             console.note("skipping render (--skip render): using the user-data and .arg already in the checkout")
             existing = self.config.checkout_dir / "user-data"
             self.state.user_data_path = None  # not ours: never removed
@@ -310,10 +310,10 @@ class Pipeline:
         from edgeforge_ext.registry import credentials_for, registry_host
 
         hosts: dict[str, Any] = {}
-        domain = str(self.config["registry.domain"])
+        domain = str(self.config.registry.domain)
         if domain:
             hosts[registry_host(domain)] = credentials_for(self.config, domain)
-        if plan.push_enabled and "push" not in self.config["build.skip"]:
+        if plan.push_enabled and "push" not in self.config.build.skip:
             for image in plan.provider_images:
                 for ref in image.push_refs:
                     host = registry_host(ref)
@@ -389,7 +389,7 @@ class Pipeline:
     def _public_arg_text(self) -> str:
         """The .arg Earthly would read from the checkout: the rendered one, or with --skip render the
         user's own."""
-        if "render" in self.config["build.skip"] or self.state.rendered is None:
+        if "render" in self.config.build.skip or self.state.rendered is None:
             try:
                 return (self.config.checkout_dir / ".arg").read_text(encoding="utf-8")
             except OSError:
@@ -448,7 +448,7 @@ class Pipeline:
                                 hint=f"the Earthly step writes it: see its log ({self.output_dir / LOG_NAME}); "
                                 "with --skip earthly, build/ in the checkout must already hold it")
         sha_file = built.with_name(built.name + ".sha256")
-        if not sha_file.exists() and not expects_checksum(plan, bool(self.config["build.uki"])):
+        if not sha_file.exists() and not expects_checksum(plan, bool(self.config.build.uki)):
             # CanvOS's +build-uki-iso writes no .sha256 (its +build-iso does): make it, as sha256sum would.
             with artifact_errors("writing the checksum of", built):
                 write_sha256_file(built, sha_file)

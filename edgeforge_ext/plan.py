@@ -84,8 +84,8 @@ def image_tag(pe_version: str, custom_tag: str) -> str:
 
 
 def provider_ref(config: Config, k8s_version: str, tag: str) -> str:
-    return (f"{config['build.image_registry']}/{config.image_repo}:"
-            f"{config['build.k8s_distribution']}-{k8s_version}-{tag}")
+    return (f"{config.build.image_registry}/{config.image_repo}:"
+            f"{config.build.k8s_distribution}-{k8s_version}-{tag}")
 
 
 def external_ref(domain: str, origin_ref: str) -> str:
@@ -94,17 +94,17 @@ def external_ref(domain: str, origin_ref: str) -> str:
 
 
 def push_destinations(config: Config) -> tuple[str, ...]:
-    chosen = tuple(config["push.to"])
+    chosen = tuple(config.push.to)
     if chosen:
         return chosen
-    return ("external",) if config["registry.domain"] else ("origin",)
+    return ("external",) if config.registry.domain else ("origin",)
 
 
 def earthly_image(config: Config, contract: BuildContract | None) -> tuple[str, str]:
     """(image, where it came from): --earthly-image wins, else the image the checked-out earthly.sh
     pins (it differs by tag: v0.8.5 from gcr.io at v4.4.x, v0.8.15 from us-docker.pkg.dev later)."""
-    if config["earthly.image"]:
-        return str(config["earthly.image"]), "earthly.image"
+    if config.earthly.image:
+        return str(config.earthly.image), "earthly.image"
     if contract is not None and contract.earthly_image:
         return contract.earthly_image, "earthly.sh"
     return DEFAULT_EARTHLY_IMAGE, "default"
@@ -122,7 +122,7 @@ def check_earthly_mode(config: Config) -> None:
     """Earthly's own BuildKit needs a privileged container: the image's entrypoint exits 1 ("Container
     appears to be running unprivileged", earthly-entrypoint.sh v0.8.15 ~28-34) unless a remote
     BuildKit is used. So `earthly.privileged = false` alone cannot build: refuse it up front."""
-    if not config["earthly.privileged"] and not config["earthly.buildkit_host"]:
+    if not config.earthly.privileged and not config.earthly.buildkit_host:
         raise EngineError(
             "earthly.privileged = false needs a remote BuildKit: Earthly's own BuildKit only runs in a "
             "privileged container (its entrypoint exits 1 otherwise)",
@@ -130,31 +130,31 @@ def check_earthly_mode(config: Config) -> None:
     tls = [config[f"earthly.buildkit_tls_{part}"] for part in ("ca", "cert", "key")]
     if any(tls) and not all(tls):
         raise UsageError("--buildkit-tls-ca, --buildkit-tls-cert and --buildkit-tls-key go together (mTLS)")
-    if any(tls) and not str(config["earthly.buildkit_host"]).startswith("tcp://"):
+    if any(tls) and not str(config.earthly.buildkit_host).startswith("tcp://"):
         raise UsageError("--buildkit-tls-* apply to a tcp:// remote BuildKit (--buildkit-host tcp://HOST:8372)")
 
 
 def make_plan(config: Config, source: Source) -> Plan:
     warnings: list[str] = []
     check_earthly_mode(config)
-    target = str(config["build.target"])
-    pe_version = str(config["build.pe_version"] or source.pe_version or "")
+    target = str(config.build.target)
+    pe_version = str(config.build.pe_version or source.pe_version or "")
     if not pe_version:
         raise UsageError("PE_VERSION is unknown: check out CanvOS first (edgeforge-ext checkout) or set "
                          "build.pe_version")
-    if source.tag and source.pe_version and source.tag != source.pe_version and not config["build.pe_version"]:
+    if source.tag and source.pe_version and source.tag != source.pe_version and not config.build.pe_version:
         warnings.append(f"CanvOS tag {source.tag} has PE_VERSION {source.pe_version} in its Earthfile; "
                         f"images are tagged with {source.pe_version}")
     versions = _k8s_versions(config, source, target)
-    tag = image_tag(pe_version, str(config["build.custom_tag"]))
-    runs = _runs(target, versions, pe_version, bool(config["build.all_k8s_versions"]))
+    tag = image_tag(pe_version, str(config.build.custom_tag))
+    runs = _runs(target, versions, pe_version, bool(config.build.all_k8s_versions))
     if source.targets is not None:
         missing = sorted({r.target for r in runs} - set(source.targets))
         if missing:
             raise ValidationError(f"the CanvOS Earthfile has no target {', '.join('+' + m for m in missing)}",
                                   hint="check --ref, or your fork's Earthfile (see Earthfile.sample)")
     push_to = push_destinations(config)
-    if "external" in push_to and not config["registry.domain"]:
+    if "external" in push_to and not config.registry.domain:
         raise UsageError("--push-to external needs an external registry (--registry DOMAIN)")
     images = []
     for v in versions if target != "iso" else ():
@@ -163,7 +163,7 @@ def make_plan(config: Config, source: Source) -> Plan:
         if "origin" in push_to:
             push_refs.append(ref)
         if "external" in push_to:
-            push_refs.append(external_ref(str(config["registry.domain"]), ref))
+            push_refs.append(external_ref(str(config.registry.domain), ref))
         images.append(ProviderImage(v, ref, tag, tuple(push_refs)))
     _check_refs_valid(images)
     arg_problems: list[str] = []
@@ -173,21 +173,21 @@ def make_plan(config: Config, source: Source) -> Plan:
     image, image_from = earthly_image(config, source.contract)
     if image_from == "default" and source.contract is not None:
         warnings.append(f"the checkout's earthly.sh names no Earthly image this tool understands: using {image}")
-    privileged = bool(config["earthly.privileged"]) and not config["earthly.buildkit_host"]
+    privileged = bool(config.earthly.privileged) and not config.earthly.buildkit_host
     return Plan(
         source=source,
         target=target,
         runs=runs,
         provider_images=tuple(images),
-        iso_name=str(config["build.iso_name"]) if target in ("all", "iso") else None,
+        iso_name=str(config.build.iso_name) if target in ("all", "iso") else None,
         pe_version=pe_version,
         image_tag=tag,
-        push_enabled=bool(config["push.enabled"]),
+        push_enabled=bool(config.push.enabled),
         push_to=push_to,
-        skip=tuple(config["build.skip"]),
+        skip=tuple(config.build.skip),
         earthly_image=image,
         privileged=privileged,
-        buildkit_host=str(config["earthly.buildkit_host"]),
+        buildkit_host=str(config.earthly.buildkit_host),
         os_pack=os_pack_values(config, pe_version, source),
         warnings=tuple(dict.fromkeys(warnings)),
         earthly_image_from=image_from,
@@ -221,14 +221,14 @@ def _check_host_steps(contract: BuildContract | None, runs: tuple[EarthlyRun, ..
 
 def _k8s_versions(config: Config, source: Source, target: str) -> tuple[str, ...]:
     if target == "iso":
-        return tuple(config["build.k8s_versions"][:1])
-    distribution = str(config["build.k8s_distribution"])
-    if config["build.all_k8s_versions"]:
+        return tuple(config.build.k8s_versions[:1])
+    distribution = str(config.build.k8s_distribution)
+    if config.build.all_k8s_versions:
         if source.k8s_versions is None:
             raise UsageError("--all-k8s-versions needs the CanvOS checkout's k8s_version.json: run "
                              "edgeforge-ext checkout first")
         return tuple(source.k8s_versions.get(distribution, []))
-    versions = tuple(dict.fromkeys(config["build.k8s_versions"]))
+    versions = tuple(dict.fromkeys(config.build.k8s_versions))
     if not versions:
         count = len(source.k8s_versions.get(distribution, [])) if source.k8s_versions else None
         raise _no_versions(distribution, count)
@@ -248,10 +248,10 @@ def check_config(config: Config) -> None:
     """What make_plan refuses that the configuration alone decides, checked before any step runs (a
     missing flag is then not reported after a slow preflight, or as a preflight failure)."""
     check_earthly_mode(config)
-    no_versions = not config["build.k8s_versions"] and not config["build.all_k8s_versions"]
-    if str(config["build.target"]) != "iso" and no_versions:
-        raise _no_versions(str(config["build.k8s_distribution"]), None)
-    if "external" in push_destinations(config) and not config["registry.domain"]:
+    no_versions = not config.build.k8s_versions and not config.build.all_k8s_versions
+    if str(config.build.target) != "iso" and no_versions:
+        raise _no_versions(str(config.build.k8s_distribution), None)
+    if "external" in push_destinations(config) and not config.registry.domain:
         raise UsageError("--push-to external needs an external registry (--registry DOMAIN)")
 
 
@@ -296,13 +296,13 @@ def os_pack_text(config: Config, pe_version: str, source: Source) -> str:
     from edgeforge_ext.os_pack import os_pack_text as render_text
 
     values = {
-        "IMAGE_REGISTRY": str(config["build.image_registry"]),
+        "IMAGE_REGISTRY": str(config.build.image_registry),
         "IMAGE_REPO": config.image_repo,
-        "K8S_DISTRIBUTION": str(config["build.k8s_distribution"]),
-        "OS_DISTRIBUTION": str(config["build.os"]),
+        "K8S_DISTRIBUTION": str(config.build.k8s_distribution),
+        "OS_DISTRIBUTION": str(config.build.os),
         "PE_VERSION": pe_version,
-        "CUSTOM_TAG": str(config["build.custom_tag"]),
-        "OS_VERSION": str(config["build.os_version"]),
+        "CUSTOM_TAG": str(config.build.custom_tag),
+        "OS_VERSION": str(config.build.os_version),
     }
     script = source.contract.script if source.contract is not None else None
     return render_text(values, script.os_pack_lines if script is not None else ())

@@ -27,7 +27,7 @@ def check_tree(config: Config, plan: Plan, checkout: Path) -> list[str]:
     a UKI build (made on the host by `earthly.sh +uki-genkey` with keys.sh). Returns warnings."""
     warnings: list[str] = []
     contract = plan.source.contract
-    if config["build.uki"] and contract is not None and plan.iso_name:
+    if config.build.uki and contract is not None and plan.iso_name:
         missing = [p for p in contract.uki_inputs() if not (checkout / p).exists()]
         if missing:
             raise ValidationError(
@@ -48,10 +48,8 @@ def contract_target() -> str:
 
 
 def ca_cert_files(config: Config) -> list[Path]:
-    """build.ca_certs, relative paths from a config file taken relative to it."""
-    base = config.config_file.parent if config.config_file and config.sources["build.ca_certs"].startswith("file") \
-        else Path.cwd()
-    return [(base / Path(p).expanduser()).resolve() for p in config["build.ca_certs"]]
+    """build.ca_certs (load_config made relative paths from a config file relative to it)."""
+    return [Path(p).expanduser().resolve() for p in config.build.ca_certs]
 
 
 OWN_CERT_PREFIX = "edgeforge-"

@@ -185,7 +185,7 @@ def _probe_docker(facts: HostFacts, config: Config) -> None:
 
 def _privileged_needed(config: Config) -> bool:
     # earthly.privileged = false without a BuildKit host is refused before preflight (plan.check_earthly_mode).
-    return not config["earthly.buildkit_host"]
+    return not config.earthly.buildkit_host
 
 
 def _probe_image(client: Any, earthly_image: str) -> str | None:
@@ -205,12 +205,12 @@ def _probe_image(client: Any, earthly_image: str) -> str | None:
 
 def evaluate(facts: HostFacts, config: Config, provider_images: int = 1) -> list[Check]:
     """Every check, in a fixed order; `required` says whether a failure stops the build."""
-    min_cpus = int(config["preflight.min_cpus"])
-    min_mem = int(config["preflight.min_memory_gb"])
-    min_disk = int(config["preflight.min_disk_gb"]) + PROVIDER_IMAGE_GB * max(0, provider_images - 1)
+    min_cpus = int(config.preflight.min_cpus)
+    min_mem = int(config.preflight.min_memory_gb)
+    min_disk = int(config.preflight.min_disk_gb) + PROVIDER_IMAGE_GB * max(0, provider_images - 1)
     privileged_needed = _privileged_needed(config)
     return [
-        _arch(facts, str(config["build.arch"])),
+        _arch(facts, str(config.build.arch)),
         _cpu(facts, min_cpus),
         _memory(facts, min_mem),
         _disk(facts, min_disk, provider_images),

@@ -256,7 +256,7 @@ def render_all(config: Config, *, pe_version: str | None,
 
     problems: list[str] = []
     warnings: list[str] = []
-    template_dir = Path(config["render.template_dir"]) if config["render.template_dir"] else None
+    template_dir = Path(config.render.template_dir) if config.render.template_dir else None
     if template_dir is not None:
         for name in (USER_DATA_TEMPLATE, ARG_TEMPLATE):
             source = template_source(name, template_dir)
@@ -269,8 +269,8 @@ def render_all(config: Config, *, pe_version: str | None,
 
     try:
         text = render_template(USER_DATA_TEMPLATE, context, template_dir=template_dir)
-        if config["render.extra_user_data"]:
-            text = userdata.merge_extra(text, Path(config["render.extra_user_data"]), problems, warnings)
+        if config.render.extra_user_data:
+            text = userdata.merge_extra(text, Path(config.render.extra_user_data), problems, warnings)
         userdata.validate(text, problems, warnings)
         userdata.check_secrets(text, userdata.expected_secrets(context), problems)
         arg_text = render_template(ARG_TEMPLATE, {"args": values}, template_dir=template_dir)

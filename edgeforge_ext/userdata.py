@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,23 +40,22 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     Secrets are the real values: user-data must carry them (a template that printed a masked value
     would put dead credentials into the ISO; check_secrets catches a template that does not write them).
     """
-    v = config.values
     env = os.environ if env is None else env
     site: dict[str, Any] = {
-        "palette_endpoint": v["site.palette_endpoint"],
+        "palette_endpoint": config.site.palette_endpoint,
         "edge_host_token": _reveal(config.edge_host_token),
-        "project_name": v["site.project_name"],
-        "project_uid": v["site.project_uid"],
-        "name": v["site.name"],
-        "tags": dict(v["site.tags"]),
+        "project_name": config.site.project_name,
+        "project_uid": config.site.project_uid,
+        "name": config.site.name,
+        "tags": dict(config.site.tags),
         "network": {
-            "http_proxy": v["site.http_proxy"],
-            "https_proxy": v["site.https_proxy"],
-            "no_proxy": v["site.no_proxy"],
-            "interfaces": _interfaces(v["site.network"], problems),
+            "http_proxy": config.site.http_proxy,
+            "https_proxy": config.site.https_proxy,
+            "no_proxy": config.site.no_proxy,
+            "interfaces": _interfaces(config.site.network, problems),
         },
         "ca_certs": [_read_pem(p, _base(config, "site.ca_certs"), "site.ca_certs", problems)
-                     for p in v["site.ca_certs"]],
+                     for p in config.site.ca_certs],
     }
     if site["project_name"] and site["project_uid"]:
         problems.append("site.project_name and site.project_uid are both set: give one")
@@ -67,13 +66,13 @@ def build_context(config: Config, *, problems: list[str], warnings: list[str],
     k8s_registries = _k8s_registries(config, credentials, external, warnings)
     context: dict[str, Any] = {
         "site": site,
-        "install": {"poweroff": v["install.poweroff"], "reboot": v["install.reboot"]},
-        "users": [_user(i, t, config, env, problems, warnings) for i, t in enumerate(v["users"])],
+        "install": {"poweroff": config.install.poweroff, "reboot": config.install.reboot},
+        "users": [_user(i, t, config, env, problems, warnings) for i, t in enumerate(config.users)],
         "registry_credentials": credentials,
         "external_registries": external,
         "k8s_registries": k8s_registries,
     }
-    if v["install.poweroff"] and v["install.reboot"]:
+    if config.install.poweroff and config.install.reboot:
         warnings.append("install.poweroff and install.reboot are both true: the host powers off")
     _check_texts(context["users"], "users", problems)
     _check_texts(credentials or {}, "registry", problems)
@@ -112,7 +111,7 @@ def _read_pem(path: str, base: Path | None, where: str, problems: list[str]) -> 
     return text if text.endswith("\n") else text + "\n"
 
 
-def _interfaces(tables: list[Mapping[str, Any]], problems: list[str]) -> dict[str, dict[str, str]]:
+def _interfaces(tables: Sequence[Mapping[str, object]], problems: list[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for i, table in enumerate(tables):
         where = f"site.network[{i}]"
@@ -136,18 +135,23 @@ def _interfaces(tables: list[Mapping[str, Any]], problems: list[str]) -> dict[st
     return out
 
 
-def _user(i: int, table: Mapping[str, Any], config: Config, env: Mapping[str, str],
+def _strings(value: object) -> list[str]:
+    """A TOML value that may be one string or a list of them."""
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
+def _user(i: int, table: Mapping[str, object], config: Config, env: Mapping[str, str],
           problems: list[str], warnings: list[str]) -> dict[str, Any]:
     where = f"users[{i}]"
     name = str(table.get("name", ""))
     if not name:
         problems.append(f"{where}.name is required")
-    groups = table.get("groups", [])
-    groups = [groups] if isinstance(groups, str) else [str(g) for g in groups]
+    groups = _strings(table.get("groups", []))
     keys: list[str] = []
-    raw_keys = table.get("ssh_keys", [])
-    for item in [raw_keys] if isinstance(raw_keys, str) else raw_keys:
-        item = str(item).strip()
+    for item in _strings(table.get("ssh_keys", [])):
+        item = item.strip()
         if _SSH_KEY.match(item):
             keys.append(item)
             continue
@@ -187,18 +191,17 @@ def _registries(config: Config, problems: list[str], warnings: list[str],
                 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     from edgeforge_ext.config import RegistryEntry
 
-    v = config.values
     entries: list[tuple[str, RegistryEntry, Path | None]] = []
-    if v["registry.domain"]:
+    if config.registry.domain:
         entries.append(("registry.domain", RegistryEntry(
-            domain=v["registry.domain"], username=v["registry.username"], password=config.registry_password,
-            repository_name=v["registry.repository_name"], certificates=tuple(v["registry.certificates"]),
-            insecure=v["registry.insecure"]), _base(config, "registry.certificates")))
+            domain=config.registry.domain, username=config.registry.username, password=config.registry_password,
+            repository_name=config.registry.repository_name, certificates=tuple(config.registry.certificates),
+            insecure=config.registry.insecure), _base(config, "registry.certificates")))
     for i, entry in enumerate(config.registries):
         entries.append((f"registry.registries[{i}]", entry, _base(config, "registry.registries")))
     where = "registry.mapping_rules"
     rules = {_norm_domain(src, where, problems): _norm_domain(dst, where, problems)
-             for src, dst in v["registry.mapping_rules"].items()}
+             for src, dst in config.registry.mapping_rules.items()}
     items = [_registry_item(where, e, base, problems, warnings) for where, e, base in entries]
     external = (len(entries) > 1 or bool(rules) or bool(config.registries)
                 or any(e.certificates or e.repository_name for _, e, _ in entries))
@@ -226,9 +229,9 @@ def _k8s_registries(config: Config, credentials: dict[str, Any] | None, external
                     warnings: list[str]) -> dict[str, Any] | None:
     """registries.yaml for K3s/RKE2 (the external registry docs, step 7): `configs` with each external
     registry's credentials, so the core Kubernetes images can be pulled from it. None when not asked."""
-    if not config.values["registry.k8s_registries_yaml"]:
+    if not config.registry.k8s_registries_yaml:
         return None
-    distribution = str(config.values["build.k8s_distribution"])
+    distribution = str(config.build.k8s_distribution)
     paths = _REGISTRIES_YAML_PATHS.get(distribution)
     registries = [credentials] if credentials else list((external or {}).get("registries", []))
     if paths is None:

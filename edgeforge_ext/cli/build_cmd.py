@@ -76,7 +76,7 @@ def build(
     from edgeforge_ext.progress import BuildProgress
 
     with BuildProgress() as progress:
-        options = BuildOptions(keep_user_data=keep_user_data or bool(config["render.keep_user_data"]),
+        options = BuildOptions(keep_user_data=keep_user_data or bool(config.render.keep_user_data),
                                discard_changes=discard_changes, wait=not no_wait, on_line=progress.on_line)
         summary = run_builds(config, nightly, options)
     if as_json:

@@ -35,7 +35,7 @@ def checkout(
 
     config = load(ctx, flags)
     with workdir_lock(config.workdir, wait=not no_wait, what="checkout"):
-        facts = canvos.checkout(config["canvos.url"], config["canvos.ref"], config.checkout_dir,
+        facts = canvos.checkout(config.canvos.url, config.canvos.ref, config.checkout_dir,
                                 discard_changes=discard_changes)
     _show(facts, wants_json(ctx, json_out))
 

@@ -32,7 +32,7 @@ def preflight(
     from edgeforge_ext.plan import check_earthly_mode
 
     check_earthly_mode(config)  # earthly.privileged = false without a BuildKit host cannot build (exit 6)
-    checks = run_preflight(config, provider_images=max(1, len(config["build.k8s_versions"])))
+    checks = run_preflight(config, provider_images=max(1, len(config.build.k8s_versions)))
     if wants_json(ctx, json_out):
         console.print_json({"ok": all(c.ok or not c.required for c in checks),
                             "checks": [c.as_json() for c in checks]})

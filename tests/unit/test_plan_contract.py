@@ -150,7 +150,8 @@ def test_the_earthly_image_comes_from_the_tags_earthly_sh(tmp_path):
 
 
 def test_proxy_cert_path_on_v4_4_when_ca_certs_are_given(tmp_path):
-    plan = make_plan(cfg(tmp_path, build__ca_certs=["corp.pem"]),
+    (tmp_path / "corp.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    plan = make_plan(cfg(tmp_path, build__ca_certs=[str(tmp_path / "corp.pem")]),
                      source(EARTHFILE_V49 + "ARG PROXY_CERT_PATH\n", script=SCRIPT_V44))
     assert plan.args.values["PROXY_CERT_PATH"] == "sc.crt"
 
