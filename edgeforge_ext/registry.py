@@ -510,11 +510,7 @@ def manifest_digest(ref: str | ImageRef, creds: Credentials | None = None, *,
 def credentials_for(config: Config, host: str) -> Credentials:
     """The credentials, TLS mode and CA the config gives for a registry host (anonymous when none)."""
     host = registry_host(host)
-    domain = str(config.registry.domain or "")
-    if domain and registry_host(domain) == host:
-        return Credentials(str(config.registry.username or ""), config.registry_password,
-                           bool(config.registry.insecure), _ca_file(config.registry.certificates))
-    for entry in config.registries:
+    for entry in config.all_registries():
         if registry_host(entry.domain) == host:
             return Credentials(entry.username, entry.password, entry.insecure, _ca_file(entry.certificates))
     return ANONYMOUS

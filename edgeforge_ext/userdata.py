@@ -189,16 +189,13 @@ def _norm_domain(domain: str, where: str, problems: list[str], *, scheme: bool =
 
 def _registries(config: Config, problems: list[str], warnings: list[str],
                 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    from edgeforge_ext.config import RegistryEntry
 
-    entries: list[tuple[str, RegistryEntry, Path | None]] = []
-    if config.registry.domain:
-        entries.append(("registry.domain", RegistryEntry(
-            domain=config.registry.domain, username=config.registry.username, password=config.registry_password,
-            repository_name=config.registry.repository_name, certificates=tuple(config.registry.certificates),
-            insecure=config.registry.insecure), _base(config, "registry.certificates")))
-    for i, entry in enumerate(config.registries):
-        entries.append((f"registry.registries[{i}]", entry, _base(config, "registry.registries")))
+    every = config.all_registries()
+    names = (["registry.domain"] if config.registry.domain else []) + [
+        f"registry.registries[{i}]" for i in range(len(config.registries))]
+    entries: list[tuple[str, RegistryEntry, Path | None]] = [
+        (name, entry, _base(config, "registry.certificates" if name == "registry.domain" else "registry.registries"))
+        for name, entry in zip(names, every, strict=True)]
     where = "registry.mapping_rules"
     rules = {_norm_domain(src, where, problems): _norm_domain(dst, where, problems)
              for src, dst in config.registry.mapping_rules.items()}
