@@ -198,6 +198,18 @@ def rules_from_config(config: Config) -> RewriteRules:
     return RewriteRules.make(prefix=domain or None, notes=notes)
 
 
+def pull_location(config: Config, ref: str) -> str:
+    """Where the Edge host pulls `ref` from, by the rules the config writes into user-data: the one
+    function build, push, plan, `images rewrite|verify|mirror` and the lock all use."""
+    return rules_from_config(config).rewrite(parse_ref(ref)).target
+
+
+def has_external_registry(config: Config) -> bool:
+    """Whether user-data sends the Edge host anywhere but the images' sources."""
+    rules = rules_from_config(config)
+    return bool(rules.prefix or rules.mapping)
+
+
 # --- image sources ---------------------------------------------------------------------------------
 
 

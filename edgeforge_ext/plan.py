@@ -14,6 +14,7 @@ from edgeforge_ext.argfile import ArgPlan, plan_args
 from edgeforge_ext.config import Config
 from edgeforge_ext.contract import BuildContract, applying_host_steps
 from edgeforge_ext.errors import EngineError, UsageError, ValidationError
+from edgeforge_ext.images import has_external_registry, pull_location
 from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
 
 EARTHLY_TARGETS = {"all": "build-all-images", "iso": "iso", "provider-images": "build-provider-images"}
@@ -88,16 +89,13 @@ def provider_ref(config: Config, k8s_version: str, tag: str) -> str:
             f"{config.build.k8s_distribution}-{k8s_version}-{tag}")
 
 
-def external_ref(domain: str, origin_ref: str) -> str:
-    """Where the Edge host pulls an image from: the external registry prefixed to the original reference."""
-    return f"{domain.rstrip('/')}/{origin_ref}"
-
-
 def push_destinations(config: Config) -> tuple[str, ...]:
+    """origin (the name Earthly gives the image) and/or external (where the Edge host pulls it from);
+    by default external when user-data names an external registry, else origin."""
     chosen = tuple(config.push.to)
     if chosen:
         return chosen
-    return ("external",) if config.registry.domain else ("origin",)
+    return ("external",) if has_external_registry(config) else ("origin",)
 
 
 def earthly_image(config: Config, contract: BuildContract | None) -> tuple[str, str]:
@@ -154,7 +152,7 @@ def make_plan(config: Config, source: Source) -> Plan:
             raise ValidationError(f"the CanvOS Earthfile has no target {', '.join('+' + m for m in missing)}",
                                   hint="check --ref, or your fork's Earthfile (see Earthfile.sample)")
     push_to = push_destinations(config)
-    if "external" in push_to and not config.registry.domain:
+    if "external" in push_to and not has_external_registry(config):
         raise UsageError("--push-to external needs an external registry (--registry DOMAIN)")
     images = []
     for v in versions if target != "iso" else ():
@@ -163,7 +161,11 @@ def make_plan(config: Config, source: Source) -> Plan:
         if "origin" in push_to:
             push_refs.append(ref)
         if "external" in push_to:
-            push_refs.append(external_ref(str(config.registry.domain), ref))
+            # The same rule `images rewrite` applies (images.pull_location): one registry prefixes the
+            # reference, mapping rules replace the matching prefix, an unmatched image stays at its source.
+            target = pull_location(config, ref)
+            if target not in push_refs:
+                push_refs.append(target)
         images.append(ProviderImage(v, ref, tag, tuple(push_refs)))
     _check_refs_valid(images)
     arg_problems: list[str] = []
@@ -251,7 +253,7 @@ def check_config(config: Config) -> None:
     no_versions = not config.build.k8s_versions and not config.build.all_k8s_versions
     if str(config.build.target) != "iso" and no_versions:
         raise _no_versions(str(config.build.k8s_distribution), None)
-    if "external" in push_destinations(config) and not config.registry.domain:
+    if "external" in push_destinations(config) and not has_external_registry(config):
         raise UsageError("--push-to external needs an external registry (--registry DOMAIN)")
 
 

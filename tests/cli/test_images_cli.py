@@ -220,3 +220,28 @@ def test_inputs_without_any_image_are_a_usage_error(tmp_path, capsys):
     assert run(["images", "verify", "--profile", str(empty), "--registry", "127.0.0.1:9/x"]) == 2
     err = capsys.readouterr().err
     assert "no image references found" in err and "name no image at all" in err
+
+
+@pytest.mark.parametrize("registry_toml", [
+    # one registry: prefixed to the full reference
+    '[registry]\ndomain = "10.10.254.254:8000/spectro-images"\n',
+    # several registries, no rules: the first prefixes (images rewrite says so)
+    '[[registry.registries]]\ndomain = "r1.example/spectro"\n[[registry.registries]]\ndomain = "r2.example/x"\n',
+    # mapping rules: the matching prefix is replaced (the bug: build pushed to R/spectro-images/ttl.sh/...
+    # while the Edge host pulls from R/mirror/ttl/...)
+    '[registry]\ndomain = "10.10.254.254:8000/spectro-images"\n'
+    '[registry.mapping_rules]\n"ttl.sh" = "10.10.254.254:8000/mirror/ttl"\n',
+])
+def test_build_pushes_where_images_rewrite_says_the_host_pulls(canvos_checkout, capsys, registry_toml):
+    workdir, _repo = canvos_checkout
+    config = workdir / "edgeforge.toml"
+    config.write_text(f'workdir = "{workdir}"\n[canvos]\nref = "v4.10.0"\n[build]\nk8s_versions = ["1.32.3"]\n'
+                      + registry_toml)
+    common = ["--config", str(config)]
+    assert run([*common, "plan", "--push-to", "external", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert run([*common, "images", "rewrite", "--from-plan", "--json"]) == 0
+    rewrite = json.loads(capsys.readouterr().out)["images"]
+    pushed = [ref for image in plan["provider_images"] for ref in image["push"]]
+    assert pushed == [item["target"] for item in rewrite]
+    assert len(pushed) == 1 and "ttl.sh/ubuntu:k3s-1.32.3-" in plan["provider_images"][0]["ref"]
