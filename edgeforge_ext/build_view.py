@@ -6,41 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.config import Config
-from edgeforge_ext.plan import Plan, Source
+from edgeforge_ext.plan import Plan
 from edgeforge_ext.report import OS_PACK_NAME, REPORT_NAME, Report
-
-
-def plan_source(config: Config) -> tuple[Source, Path | None]:
-    """The CanvOS facts without side effects: the existing checkout (returned too), else a throw-away
-    clone of the ref (the user's work directory is untouched; the second value is then None)."""
-    from edgeforge_ext import canvos
-    from edgeforge_ext.pipeline import source_from_facts
-
-    url, ref = str(config.canvos.url), str(config.canvos.ref)
-    path = config.checkout_dir
-    if (path / ".git").exists():
-        facts = canvos.read_facts(path, url=url, ref=ref)
-        if ref in ("latest", facts.tag, facts.sha) or facts.sha.startswith(ref):
-            return source_from_facts(facts), path
-    import tempfile
-
-    from edgeforge_ext import console
-
-    console.note(f"no checkout of {ref} in {path}: reading CanvOS from a temporary clone (removed afterwards)")
-    with tempfile.TemporaryDirectory(prefix="edgeforge-plan-") as tmp:
-        return source_from_facts(canvos.checkout(url, ref, Path(tmp) / "CanvOS")), None
 
 
 def checked_plan(config: Config) -> Plan:
     """The plan, after every check `build` runs before Earthly (same errors, same exit codes): the
     build contract of the checkout, the .arg and user-data rendered in memory, the checkout's own
     inputs (UKI keys) when the plan reads the work directory's checkout."""
-    from edgeforge_ext import console
+    from edgeforge_ext import console, sources
     from edgeforge_ext.plan import make_plan
     from edgeforge_ext.prebuild import check_tree, render_in_memory
 
-    source, checkout = plan_source(config)
-    plan = make_plan(config, source)
+    facts, checkout = sources.look(config)
+    assert facts is not None  # look() clones when the work directory has no checkout at the ref
+    plan = make_plan(config, sources.to_source(facts))
     render_in_memory(config, plan)
     if checkout is not None:
         check_tree(config, plan, checkout)

@@ -364,19 +364,3 @@ def _image_value(value: Any, where: str) -> Iterator[tuple[str, str]]:
             yield from _walk(value, where)
 
 
-def images_from_plan(config: Config) -> list[SourceImage]:
-    """The provider images the current build plan names
-    (``IMAGE_REGISTRY/IMAGE_REPO:K8S_DISTRIBUTION-K8S_VERSION-PE_VERSION[-CUSTOM_TAG]``).
-
-    The one reader here: PE_VERSION and k8s_version.json come from the checkout when there is one.
-    """
-    from edgeforge_ext.plan import Source, make_plan
-
-    source = Source(url=str(config.canvos.url), ref=str(config.canvos.ref))
-    if (config.checkout_dir / ".git").exists():
-        from edgeforge_ext.canvos import read_facts
-        from edgeforge_ext.pipeline import source_from_facts
-
-        source = source_from_facts(read_facts(config.checkout_dir))
-    plan = make_plan(config, source)
-    return [SourceImage(parse_ref(image.ref, "the build plan"), "plan") for image in plan.provider_images]

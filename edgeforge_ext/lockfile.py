@@ -136,18 +136,13 @@ def resolve(config: Config, *, discard_changes: bool = False, facts: Any = None)
 
     Starts no container and writes nothing but the checkout itself (the caller holds the workdir
     lock). `facts` reuses a checkout already made in this run (variants share one)."""
-    from edgeforge_ext import canvos
-    from edgeforge_ext.pipeline import source_from_facts
+    from edgeforge_ext import sources
     from edgeforge_ext.plan import make_plan
     from edgeforge_ext.render import render_all
 
     if facts is None:
-        url, ref = str(config.canvos.url), str(config.canvos.ref)
-        if "checkout" in config.build.skip:
-            facts = canvos.read_facts(config.checkout_dir, url=url, ref=ref)
-        else:
-            facts = canvos.checkout(url, ref, config.checkout_dir, discard_changes=discard_changes)
-    plan = make_plan(config, source_from_facts(facts))
+        facts = sources.fetch(config, discard_changes=discard_changes)
+    plan = make_plan(config, sources.to_source(facts))
     rendered = render_all(config, pe_version=plan.pe_version, k8s_versions=facts.k8s_versions,
                           contract=facts.contract)
     earthly = earthly_identity(plan.earthly_image)

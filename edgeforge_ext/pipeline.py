@@ -29,7 +29,7 @@ from edgeforge_ext.errors import (
     UsageError,
 )
 from edgeforge_ext.fsutil import ensure_dir
-from edgeforge_ext.plan import Plan, Source, check_config, make_plan
+from edgeforge_ext.plan import Plan, check_config, make_plan
 from edgeforge_ext.report import (
     LOG_NAME,
     ImageRecord,
@@ -62,12 +62,6 @@ def filesystem_errors(step: str) -> Iterator[None]:
         raise _STEP_ERRORS.get(step, UsageError)(
             f"{step}: {exc.strerror or exc}{where}",
             hint="check the free space and the permissions there") from exc
-
-
-def source_from_facts(facts: Any) -> Source:
-    return Source(url=facts.url, ref=facts.ref, tag=facts.tag, sha=facts.sha, pe_version=facts.pe_version,
-                  describe=facts.describe, k8s_versions=facts.k8s_versions, targets=tuple(facts.targets),
-                  contract=facts.contract)
 
 
 @dataclass
@@ -224,17 +218,11 @@ class Pipeline:
             )
 
     def checkout(self) -> None:
-        from edgeforge_ext import canvos
+        from edgeforge_ext import sources
 
-        path = self.config.checkout_dir
         if "checkout" in self.config.build.skip:
-            if not path.exists():
-                raise UsageError(f"--skip checkout needs an existing checkout at {path}")
-            console.note(f"skipping checkout (--skip checkout): using {path} as it is")
-            facts = canvos.read_facts(path, url=str(self.config.canvos.url), ref=str(self.config.canvos.ref))
-        else:
-            facts = canvos.checkout(str(self.config.canvos.url), str(self.config.canvos.ref), path,
-                                    discard_changes=self.state.options.discard_changes)
+            console.note(f"skipping checkout (--skip checkout): using {self.config.checkout_dir} as it is")
+        facts = sources.fetch(self.config, discard_changes=self.state.options.discard_changes)
         for w in facts.warnings:
             console.warn(w)
         self.state.facts = facts
@@ -242,7 +230,7 @@ class Pipeline:
                                     "pe_version": facts.pe_version, "describe": facts.describe,
                                     "modified": list(facts.modified)}
         console.info(f"CanvOS {facts.tag or facts.ref} at {facts.sha[:12]} (PE_VERSION {facts.pe_version})")
-        plan = make_plan(self.config, source_from_facts(facts))
+        plan = make_plan(self.config, sources.to_source(facts))
         self.state.plan = plan
         if console.verbose():
             from edgeforge_ext.build_view import print_plan

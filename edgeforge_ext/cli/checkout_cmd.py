@@ -30,13 +30,12 @@ def checkout(
 
     Local edits are kept on the same ref and refused (exit 4) on another ref unless --discard-changes.
     """
-    from edgeforge_ext import canvos
+    from edgeforge_ext import sources
     from edgeforge_ext.locking import workdir_lock
 
     config = load(ctx, flags)
     with workdir_lock(config.workdir, wait=not no_wait, what="checkout"):
-        facts = canvos.checkout(config.canvos.url, config.canvos.ref, config.checkout_dir,
-                                discard_changes=discard_changes)
+        facts = sources.fetch(config, discard_changes=discard_changes, honour_skip=False)
     _show(facts, wants_json(ctx, json_out))
 
 

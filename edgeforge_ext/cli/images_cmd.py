@@ -36,8 +36,8 @@ def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | 
     from edgeforge_ext.images import (
         dedupe,
         images_from_list,
-        images_from_plan,
         images_from_profile,
+        images_from_refs,
         rules_from_config,
     )
 
@@ -50,7 +50,9 @@ def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | 
             console.warn(f"{path}: no image references found (image: values or pack.content.images)")
         found.extend(from_profile)
     if from_plan:
-        found.extend(images_from_plan(config))
+        from edgeforge_ext.sources import planned_provider_images
+
+        found.extend(images_from_refs(planned_provider_images(config), "the build plan"))
     if not (images or profiles or from_plan):
         raise UsageError("no images given: use --images FILE, --profile FILE or --from-plan")
     if not found:

@@ -33,10 +33,11 @@ def render(
     k8s_versions: dict[str, list[str]] | None = None
     contract = None
     if config.checkout_dir.is_dir():
-        from edgeforge_ext import canvos
+        from edgeforge_ext import sources
 
-        facts = canvos.read_facts(config.checkout_dir)
-        pe_version, k8s_versions, contract = facts.pe_version or None, facts.k8s_versions, facts.contract
+        facts = sources.local(config, any_ref=True)  # render writes into it: its own commit counts
+        if facts is not None:
+            pe_version, k8s_versions, contract = facts.pe_version or None, facts.k8s_versions, facts.contract
     # Only the flag counts here: output.dir from a config file names where ISOs go, not user-data.
     dest = Path(flags["output.dir"]) if flags.get("output.dir") else config.checkout_dir
     if not dest.is_dir() and dest == config.checkout_dir:
