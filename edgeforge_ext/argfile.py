@@ -25,8 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from edgeforge_ext.errors import quoted
-from edgeforge_ext.secrets import MIN_MASKED_LENGTH, url_secrets
+from edgeforge_ext.secrets import MIN_MASKED_LENGTH, quoted, url_secrets
 from edgeforge_ext.settings import ARCHES, K8S_DISTRIBUTIONS, OS_DISTRIBUTIONS
 
 if TYPE_CHECKING:

@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from edgeforge_ext.contract import BuildContract, read_contract
-from edgeforge_ext.errors import CheckoutError, quoted
-from edgeforge_ext.secrets import MIN_MASKED_LENGTH
+from edgeforge_ext.errors import CheckoutError
+from edgeforge_ext.secrets import MIN_MASKED_LENGTH, quoted
 
 # Files edgeforge-ext itself writes into the checkout: never reported as local edits. (The CA files of
 # build.ca_certs: certs/edgeforge-*.crt on CanvOS v4.5+, sc.crt for PROXY_CERT_PATH on v4.4.x.)

@@ -29,11 +29,13 @@ from edgeforge_ext.config_sections import (
     Table,
     section,
 )
-from edgeforge_ext.errors import ECHO_LIMIT, ConfigError, quoted
+from edgeforge_ext.errors import ConfigError
 from edgeforge_ext.secrets import (
+    ECHO_LIMIT,
     MIN_MASKED_LENGTH,
     Secret,
     maskable,
+    quoted,
     remember,
     secret_from_env,
     secret_from_file,

@@ -20,9 +20,9 @@ from typing import Any
 from edgeforge_ext import engine
 from edgeforge_ext.earthly_script import CERTS_DIR, PROXY_CERT_PATH
 from edgeforge_ext.engine import CACHE_VOLUME_PREFIX, ContainerSpec, Mount
-from edgeforge_ext.errors import UsageError, quoted
+from edgeforge_ext.errors import UsageError
 from edgeforge_ext.logrelay import LogRelay
-from edgeforge_ext.secrets import Redactor
+from edgeforge_ext.secrets import Redactor, quoted
 
 WORKSPACE = "/workspace"
 DOCKER_SOCKET = "/var/run/docker.sock"

@@ -4,17 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-ECHO_LIMIT = 200  # characters of a user's value an error message quotes
-
-
-def quoted(value: object) -> str:
-    """A user's value as an error message quotes it: repr, known secrets masked, cut to ECHO_LIMIT
-    characters (a file pasted into one option would fill the screen; a cut secret would escape the mask)."""
-    from edgeforge_ext.secrets import scrub  # errors.py is imported by secrets.py
-
-    text = scrub(repr(value))
-    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT - 1] + "…"
-
 
 class EdgeforgeError(Exception):
     """Base of every error the tool reports to a user (never a bug)."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeforge_ext.errors import UsageError, ValidationError, quoted
+from edgeforge_ext.errors import UsageError, ValidationError
+from edgeforge_ext.secrets import quoted
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config

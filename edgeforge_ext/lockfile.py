@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.config import Config
-from edgeforge_ext.errors import ConfigError, UsageError, ValidationError, quoted
+from edgeforge_ext.errors import ConfigError, UsageError, ValidationError
 from edgeforge_ext.fsutil import atomic_write
+from edgeforge_ext.secrets import quoted
 
 LOCK_NAME = "edgeforge.lock"
 FORMAT = 1  # bump when the meaning of a field changes; readers refuse newer formats

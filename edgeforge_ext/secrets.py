@@ -302,3 +302,13 @@ def url_login(url: str, what: str) -> Secret | None:
     if not has_password:
         return Secret(unquote(user), source=what)
     return Secret(unquote(password), source=what, login=unquote(user)) if password else None
+
+
+ECHO_LIMIT = 200  # characters of a user's value an error message quotes
+
+
+def quoted(value: object) -> str:
+    """A user's value as an error message quotes it: repr, known secrets masked, cut to ECHO_LIMIT
+    characters (a file pasted into one option would fill the screen; a cut secret would escape the mask)."""
+    text = scrub(repr(value))
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT - 1] + "…"

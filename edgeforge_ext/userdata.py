@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from edgeforge_ext.errors import quoted
-from edgeforge_ext.render import check_yaml_text
-from edgeforge_ext.secrets import MASK, MIN_MASKED_LENGTH, Secret, maskable, remember
+from edgeforge_ext.secrets import MASK, MIN_MASKED_LENGTH, Secret, maskable, quoted, remember
+from edgeforge_ext.yamlquote import check_yaml_text
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config, RegistryEntry

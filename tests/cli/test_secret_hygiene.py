@@ -165,7 +165,7 @@ QUOTED = 'pa"ss\\wörd-7'  # a password with a quote, a backslash and a non-ASCI
 def _encodings(value: str) -> list[str]:
     from urllib.parse import quote, quote_plus
 
-    from edgeforge_ext.render import yaml_quote
+    from edgeforge_ext.yamlquote import yaml_quote
 
     return [value, json.dumps(value)[1:-1], yaml_quote(value)[1:-1], repr(value)[1:-1], quote(value, safe=""),
             quote_plus(value)]

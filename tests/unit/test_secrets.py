@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 import yaml
 
-from edgeforge_ext.render import yaml_quote
+from edgeforge_ext.yamlquote import yaml_quote
 from edgeforge_ext.secrets import MASK, Redactor, Secret
 
 PASSWORDS = ['pa"ss\\word-1', "pässwörd", "密码-パスワード-1", "it's a \t tab", "p@ss/w0rd+x&y=z%"]
