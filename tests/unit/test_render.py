@@ -15,17 +15,16 @@ from hypothesis import strategies as st
 from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import ConfigError, RenderError, ValidationError
 from edgeforge_ext.render import (
-    QuoteError,
     Rendered,
     _environment,
     packaged_template_dir,
     render_all,
     render_template,
     write_rendered,
-    yaml_quote,
 )
 from edgeforge_ext.secrets import Secret
 from edgeforge_ext.userdata import build_context
+from edgeforge_ext.yamlquote import QuoteError, yaml_quote
 
 # Everything YAML can hold: every code point except lone surrogates (not Unicode text at all).
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
