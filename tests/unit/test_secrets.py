@@ -9,8 +9,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 import yaml
 
-from edgeforge_ext.yamlquote import yaml_quote
 from edgeforge_ext.secrets import MASK, Redactor, Secret
+from edgeforge_ext.yamlquote import yaml_quote
 
 PASSWORDS = ['pa"ss\\word-1', "pässwörd", "密码-パスワード-1", "it's a \t tab", "p@ss/w0rd+x&y=z%"]
 
