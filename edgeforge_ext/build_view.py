@@ -106,6 +106,27 @@ _NOTABLE_DEFAULTS = ("BASE_IMAGE", "UPDATE_KERNEL", "CIS_HARDENING", "FIPS_ENABL
                      "KAIROS_VERSION", "SPECTRO_PUB_REPO", "ISO_NAME", "IMAGE_REPO")
 
 
+class ConsoleReporter:
+    """What a person at a terminal (or a CI log) sees of a build: the plan with -v, the preflight table
+    with -v or when something failed, and the summary at the end (events.Reporter)."""
+
+    def plan_ready(self, plan: Plan, config: Config) -> None:
+        from edgeforge_ext import console
+
+        if console.verbose():
+            print_plan(plan, config)
+
+    def preflight_done(self, checks: list[Any]) -> None:
+        from edgeforge_ext import console
+        from edgeforge_ext.preflight_view import print_checks
+
+        if console.verbose() or any(c.required and not c.ok for c in checks):
+            print_checks(checks)
+
+    def build_done(self, report: Report, output_dir: Path) -> None:
+        print_summary(report, output_dir)
+
+
 def print_summary(report: Report, output_dir: Path) -> None:
     from edgeforge_ext import console
 

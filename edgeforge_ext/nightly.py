@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext import console, lockfile, outputs
+from edgeforge_ext.build_state import Build, BuildOptions
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import EdgeforgeError, Interrupted, UsageError
 from edgeforge_ext.fsutil import atomic_write, ensure_dir, sha256_file
-from edgeforge_ext.pipeline import BuildOptions, Pipeline
+from edgeforge_ext.pipeline import Pipeline
 from edgeforge_ext.plan import check_config
 from edgeforge_ext.report import Report, read_report
 from edgeforge_ext.secrets import scrub
@@ -213,11 +214,9 @@ class _Runner:
                 outputs.promote(root, run_dir)
                 console.info(f"{root / outputs.LATEST} -> {run_dir.name}")
             result.status = "success"
-            from edgeforge_ext.build_view import print_summary
-
-            print_summary(report, pipeline.output_dir)
+            self.build.reporter.build_done(report, pipeline.output_dir)
         except BaseException:
-            result.report = pipeline.state.report
+            result.report = pipeline.build.report
             if run_dir is not None and hook.inputs is not None:
                 _write_inputs(run_dir, hook.inputs, None)
             raise
@@ -243,12 +242,11 @@ class _InputsHook:
         self.path = path
         self.inputs: lockfile.Inputs | None = None
 
-    def __call__(self, pipeline: Pipeline) -> None:
-        state = pipeline.state
-        if state.facts is None or state.plan is None or state.rendered is None:
+    def __call__(self, build: Build) -> None:
+        if build.facts is None or build.plan is None or build.rendered is None:
             return
-        earthly = lockfile.earthly_identity(state.plan.earthly_image)
-        self.inputs = lockfile.inputs_of(pipeline.config, state.facts, state.plan, state.rendered, earthly)
+        earthly = lockfile.earthly_identity(build.plan.earthly_image)
+        self.inputs = lockfile.inputs_of(build.config, build.facts, build.plan, build.rendered, earthly)
         if self.lock is not None:
             lockfile.check_locked(self.lock, self.label, self.inputs, self.path)
 

@@ -163,9 +163,9 @@ def make_plan(config: Config, source: Source) -> Plan:
         if "external" in push_to:
             # The same rule `images rewrite` applies (images.pull_location): one registry prefixes the
             # reference, mapping rules replace the matching prefix, an unmatched image stays at its source.
-            target = pull_location(config, ref)
-            if target not in push_refs:
-                push_refs.append(target)
+            pulled = pull_location(config, ref)
+            if pulled not in push_refs:
+                push_refs.append(pulled)
         images.append(ProviderImage(v, ref, tag, tuple(push_refs)))
     _check_refs_valid(images)
     arg_problems: list[str] = []

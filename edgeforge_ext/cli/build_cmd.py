@@ -72,12 +72,14 @@ def build(
         _show_plans(config, nightly, as_json)
         return
     from edgeforge_ext import console
-    from edgeforge_ext.pipeline import BuildOptions
+    from edgeforge_ext.build_view import ConsoleReporter
+    from edgeforge_ext.build_state import BuildOptions
     from edgeforge_ext.progress import BuildProgress
 
     with BuildProgress() as progress:
         options = BuildOptions(keep_user_data=keep_user_data or bool(config.render.keep_user_data),
-                               discard_changes=discard_changes, wait=not no_wait, on_line=progress.on_line)
+                               discard_changes=discard_changes, wait=not no_wait, on_line=progress.on_line,
+                               reporter=ConsoleReporter())
         summary = run_builds(config, nightly, options)
     if as_json:
         if all_variants or variant:
@@ -152,29 +154,10 @@ def push(
     from the configuration: give the same registry settings as the build (edgeforge.toml, or --registry,
     --registry-username and the password)."""
     from edgeforge_ext import console
-    from edgeforge_ext.outputs import last_report_dir, promote
-    from edgeforge_ext.pipeline import push_images
-    from edgeforge_ext.report import read_report, write_report
+    from edgeforge_ext.publish import push_again
 
     config = load(ctx, flags, password_stdin=password_stdin)
-    if variant:
-        config = config.with_variant(variant)
-    report_dir = last_report_dir(config.output_dir, config.variant)
-    console.note(f"pushing the images of the build in {report_dir}")
-    report = read_report(report_dir)
-    try:
-        push_images(config, report)
-        step = next((s for s in report.steps if s.name == "push"), None)
-        if step is not None and step.status in ("failed", "not-run", "skipped"):
-            step.status = "ok"  # completed by `edgeforge-ext push`; the report says so
-            report.skipped = [name for name in report.skipped if name != "push"]
-        if report.status == "push-failed":
-            report.status = "success"
-            report.error = None
-            if report_dir != config.output_dir:  # a dated run: now complete, so `latest` may point at it
-                promote(report_dir.parent, report_dir)
-    finally:
-        write_report(report, report_dir)
+    report, _where = push_again(config.with_variant(variant) if variant else config)
     if wants_json(ctx, json_out):
         console.print_json(report.as_json())
 

@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from edgeforge_ext.config import load_config
-from edgeforge_ext.pipeline import push_images
+from edgeforge_ext.publish import push_images
 from edgeforge_ext.report import ImageRecord, Report
 
 
