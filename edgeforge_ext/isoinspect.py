@@ -448,3 +448,54 @@ def _fat_names(fat: Any, depth: int = 3) -> list[str]:
 
 def _emulation(entry: BootEntry) -> str:
     return "no emulation" if entry.emulation == 0 else f"emulation type {entry.emulation}"
+
+
+# --- what to expect, from files or from a build's report -------------------------------------------------
+
+def sha256_of(path: Path, what: str) -> str:
+    from edgeforge_ext.errors import UsageError
+    from edgeforge_ext.fsutil import sha256_file
+
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def expected_from_files(*, user_data: Path | None = None, cluster_config: Path | None = None,
+                        edge_custom_config: Path | None = None, files: tuple[tuple[str, Path | None], ...] = (),
+                        uki: bool | None = None, arch: str | None = None) -> Expected:
+    """Expectations from local files: each is compared by sha256 with its place in the ISO."""
+    wanted: list[ExpectedFile] = []
+    if cluster_config is not None:
+        wanted.append(ExpectedFile(CLUSTER_CONFIG_PATH, sha256_of(cluster_config, "the cluster configuration"),
+                                   f"the cluster configuration {cluster_config.name}"))
+    if edge_custom_config is not None:
+        wanted.append(ExpectedFile(EDGE_CUSTOM_CONFIG_PATH, sha256_of(edge_custom_config, "EDGE_CUSTOM_CONFIG"),
+                                   f"EDGE_CUSTOM_CONFIG {edge_custom_config.name}"))
+    for iso_path, local in files:
+        wanted.append(ExpectedFile("/" + iso_path.lstrip("/"), sha256_of(local, "the file") if local else None,
+                                   local.name if local else "a file the build put in the overlay"))
+    return Expected(sha256_of(user_data, "the user-data") if user_data else None, tuple(wanted), uki, arch)
+
+
+def expected_from_report(report_path: Path, iso: Path) -> Expected | None:
+    """What the build that made this ISO expected (edgeforge-report.json, iso.inspect.expected); None when
+    the report is about another ISO or holds no expectations."""
+    import json
+
+    from edgeforge_ext.errors import UsageError
+
+    try:
+        data = json.loads(report_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the build report {report_path}: {exc}") from exc
+    record = data.get("iso") or {}
+    if Path(str(record.get("path", ""))).name != iso.name:
+        return None
+    saved = (record.get("inspect") or {}).get("expected")
+    if not isinstance(saved, dict):
+        return None
+    files = tuple(ExpectedFile(str(f["path"]), f.get("sha256"), str(f.get("what", "")))
+                  for f in saved.get("files", []))
+    return Expected(saved.get("user_data_sha256"), files, saved.get("uki"), saved.get("arch"))
