@@ -253,8 +253,7 @@ class _Inspector:
             self.add("uefi-entry", "failed", f"no UEFI boot entry: {why}; UEFI firmware (OVMF too) reports no "
                      "bootable device or 'no compatible bootloader'",
                      "rebuild the ISO; an xorriso repack must keep the EFI image (-boot_image any keep)")
-            self.add("efi-binary", "failed", "no EFI binary: there is no UEFI boot image to hold one")
-            return
+            return  # no EFI binary to look for: one failure, not two
         e = uefi[0]
         self.add("uefi-entry", "ok", f"El Torito UEFI entry, {_emulation(e)}, FAT image at block {e.lba}"
                  + (f" ({e.path})" if e.path else ""))

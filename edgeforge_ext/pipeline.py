@@ -48,7 +48,7 @@ from edgeforge_ext.signals import sigterm_as_interrupt
 _STEP_ERRORS: dict[str, type[EdgeforgeError]] = {
     "preflight": PreflightError, "checkout": CheckoutError, "render": RenderError, "validate": RenderError,
     "registry-check": RegistryError, "earthly": BuildFailed, "collect": ArtifactError, "push": RegistryError,
-    "report": ArtifactError,
+    "report": ArtifactError, "boot-test": ArtifactError,
 }
 
 
@@ -115,7 +115,8 @@ class Pipeline:
         # settings.STEPS is the order (and the names --skip accepts); each is a method of the same name.
         # The last, "report", is _finish: it runs whatever happened.
         steps: list[tuple[str, Callable[[], str | None]]] = [
-            (name, getattr(self, name.replace("-", "_"))) for name in STEPS if name != "report"]
+            (name, getattr(self, name.replace("-", "_"))) for name in STEPS
+            if name != "report" and (name != "boot-test" or self.config["build.boot_test"])]
         from edgeforge_ext.locking import workdir_lock
 
         try:
@@ -440,6 +441,7 @@ class Pipeline:
         user-data) with its .sha256 into the output directory."""
         from edgeforge_ext.fsutil import artifact_errors, move_into, write_sha256_file
         from edgeforge_ext.iso import verify_iso
+        from edgeforge_ext.isostep import inspect_collected_iso
 
         assert plan.iso_file is not None
         built = self.config.checkout_dir / "build" / plan.iso_file
@@ -459,8 +461,14 @@ class Pipeline:
             move_into(sha_file, self.output_dir)
         self.state.report.iso = {"path": str(iso), "size": check.size, "sha256": check.sha256,
                                  "user_data_path": check.user_data_path}
+        inspect_collected_iso(self.config, iso, self.state.user_data, self.state.report.iso)
         console.info(f"ISO {iso} ({check.size / 1024**2:.1f} MiB, sha256 {check.sha256[:16]}…), "
                      f"user-data inside at {check.user_data_path}")
+
+    def boot_test(self) -> str | None:
+        from edgeforge_ext.isostep import boot_test_step
+
+        return boot_test_step(self.config, self.state.report)
 
     def push(self) -> str | None:
         plan = self._plan()

@@ -194,3 +194,21 @@ def _run(cmd: list[str]) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
     return done.stdout + done.stderr
+
+
+def standin_boot_kit() -> dict[str, bytes] | None:
+    """GRUB's boot images for an ISO made by `xorriso -as mkisofs` (the Earthly stand-in's): the BIOS El
+    Torito image, the EFI FAT image holding EFI/BOOT/BOOTX64.EFI, and the isohybrid MBR. None when GRUB's
+    packages are missing. Taken from a grub-mkrescue image so they are exactly what GRUB ships."""
+    if isinstance(find_kit(), str):
+        return None
+    with tempfile.TemporaryDirectory(prefix="edgeforge-bootkit-") as tmp:
+        base = Path(tmp)
+        (base / "tree" / "boot" / "grub").mkdir(parents=True)
+        (base / "tree" / "boot" / "grub" / "grub.cfg").write_text("set timeout=0\n")
+        _run(["grub-mkrescue", "-o", str(base / "skeleton.iso"), str(base / "tree")])
+        _run(["xorriso", "-osirrox", "on", "-indev", str(base / "skeleton.iso"),
+              "-extract", "/boot/grub/i386-pc/eltorito.img", str(base / "eltorito.img"),
+              "-extract", "/efi.img", str(base / "efi.img")])
+        return {"eltorito.img": (base / "eltorito.img").read_bytes(), "efi.img": (base / "efi.img").read_bytes(),
+                "boot_hybrid.img": Path("/usr/lib/grub/i386-pc/boot_hybrid.img").read_bytes()}
