@@ -135,6 +135,13 @@ def print_summary(report: Report, output_dir: Path) -> None:
     if report.iso:
         console.info(f"ISO      {report.iso['path']}")
         console.info(f"         {report.iso['size']} bytes, sha256 {report.iso['sha256']}")
+        inspect = report.iso.get("inspect")
+        if inspect:
+            console.info(f"         iso inspect: {'ok' if inspect.get('ok') else 'FAILED'} "
+                         f"({len(inspect.get('checks', []))} checks)")
+        for boot in (report.iso.get("boot") or {}).get("firmwares", []):
+            console.info(f"         boot {boot['firmware']}: {'passed' if boot['passed'] else 'FAILED'} "
+                         f"in {boot['seconds']} s ({boot['log']})")
     for image in report.provider_images:
         console.info(f"image    {image.ref}")
         for p in image.pushed:

@@ -27,6 +27,7 @@ def collect_step(build: Build) -> None:
         finally:
             client.close()
 
+
 def collect_images(build: Build, client: Any, plan: Plan) -> None:
     """Record the id of each provider image this build's Earthly run left in the daemon; the push
     pushes exactly those. Another build saving the same names meanwhile (a shared daemon, other
@@ -53,11 +54,13 @@ def collect_images(build: Build, client: Any, plan: Plan) -> None:
     for image in plan.provider_images:
         console.info(f"provider image {image.ref} ({str(ids[image.ref])[:19]})")
 
+
 def collect_iso(build: Build, plan: Plan) -> None:
     """Verify the ISO in the checkout's build/ and move it (mode 0600: it holds the credentials of
     user-data) with its .sha256 into the output directory."""
     from edgeforge_ext.fsutil import artifact_errors, move_into, write_sha256_file
     from edgeforge_ext.iso import verify_iso
+    from edgeforge_ext.isostep import inspect_collected_iso
 
     assert plan.iso_file is not None
     built = build.config.checkout_dir / "build" / plan.iso_file
@@ -76,9 +79,11 @@ def collect_iso(build: Build, plan: Plan) -> None:
         iso = move_into(built, build.output_dir, mode=0o600)
         move_into(sha_file, build.output_dir)
     build.report.iso = {"path": str(iso), "size": check.size, "sha256": check.sha256,
-                             "user_data_path": check.user_data_path}
+                        "user_data_path": check.user_data_path}
+    inspect_collected_iso(build.config, iso, build.user_data, build.report.iso)
     console.info(f"ISO {iso} ({check.size / 1024**2:.1f} MiB, sha256 {check.sha256[:16]}…), "
                  f"user-data inside at {check.user_data_path}")
+
 
 def expects_checksum(plan: Plan, uki: bool) -> bool:
     """Whether the checkout's ISO target writes `<ISO>.sha256` itself (`RUN sha256sum` in +build-iso;

@@ -51,6 +51,8 @@ class BuildSettings:
     allow_unlisted_k8s_version: bool
     ubuntu_pro_key_file: str
     ca_certs: tuple[str, ...]
+    boot_test: bool
+    boot_test_timeout: int
 
 
 @dataclass(frozen=True)

@@ -355,6 +355,8 @@ def markdown(summary: Summary) -> str:
                 canvos = f"{c.get('tag') or c.get('ref') or ''} @ `{str(c['sha'])[:12]}`"
             if report.iso:
                 iso = f"{Path(report.iso['path']).name} ({int(report.iso.get('size', 0)) / 1024**2:.1f} MiB)"
+                iso += "".join(f"<br>boot {f['firmware']}: {'✅' if f['passed'] else '❌'}"
+                               for f in (report.iso.get("boot") or {}).get("firmwares", []))
                 sha = f"`{report.iso.get('sha256', '')}`"
             images = "<br>".join(
                 f"`{p.ref}`" for i in report.provider_images for p in i.pushed) or "<br>".join(

@@ -41,7 +41,7 @@ from edgeforge_ext.steps import STEPS, Step, engine_gate
 _STEP_ERRORS: dict[str, type[EdgeforgeError]] = {
     "preflight": PreflightError, "checkout": CheckoutError, "render": RenderError, "validate": RenderError,
     "registry-check": RegistryError, "earthly": BuildFailed, "collect": ArtifactError, "push": RegistryError,
-    "report": ArtifactError,
+    "report": ArtifactError, "boot-test": ArtifactError,
 }
 
 
@@ -88,6 +88,8 @@ class Pipeline:
                     engine_gate(build)
                 try:
                     for step in STEPS:
+                        if step.when is not None and not step.when(build):
+                            continue  # not part of this build at all (boot-test without --boot-test)
                         if step.name == "registry-check" and build.options.before_earthly is not None:
                             build.options.before_earthly(build)
                         if step.cleanup is not None:

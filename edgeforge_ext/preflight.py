@@ -54,6 +54,8 @@ class HostFacts:
     privileged_allowed: bool = False
     privileged_detail: str = ""
     git_version: str | None = None
+    boot_test: str | None = None  # how a boot test would run here (qemuhost.BootHost.summary), None: cannot
+    boot_test_why: str = ""
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -93,7 +95,18 @@ def probe_host(config: Config) -> HostFacts:
         git_version=_git_version(),
     )
     _probe_docker(facts, config)
+    _probe_boot_test(facts)
     return facts
+
+
+def _probe_boot_test(facts: HostFacts) -> None:
+    from edgeforge_ext.qemuhost import boot_host
+
+    host = boot_host()
+    if host.usable:
+        facts.boot_test = host.summary()
+    else:
+        facts.boot_test_why = host.summary() if host.qemu is None else host.accel.reason
 
 
 def _cpu_count() -> int | None:
@@ -217,6 +230,7 @@ def evaluate(facts: HostFacts, config: Config, provider_images: int = 1) -> list
         *_docker(facts),
         _privileged(facts, privileged_needed),
         _git(facts),
+        _boot_test(facts),
     ]
 
 
@@ -303,6 +317,16 @@ def _privileged(facts: HostFacts, needed: bool) -> Check:
     if not needed:
         detail += " (not needed: Earthly runs unprivileged against a remote BuildKit)"
     return Check("privileged", False, needed, detail, hint if needed else "")
+
+
+def _boot_test(facts: HostFacts) -> Check:
+    """Not required: only `build --boot-test` and `iso boot` need QEMU."""
+    from edgeforge_ext.qemuhost import INSTALL_HINT
+
+    if facts.boot_test is None:
+        return Check("boot_test", False, False, f"no ISO boot test here: {facts.boot_test_why or 'not probed'}",
+                     INSTALL_HINT)
+    return Check("boot_test", True, False, facts.boot_test)
 
 
 def _git(facts: HostFacts) -> Check:

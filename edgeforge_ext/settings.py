@@ -18,7 +18,8 @@ OS_DISTRIBUTIONS = ("ubuntu", "opensuse-leap", "rhel", "sles")
 K8S_DISTRIBUTIONS = ("k3s", "rke2", "kubeadm", "kubeadm-fips", "nodeadm", "canonical")
 TARGETS = ("all", "iso", "provider-images")
 PUSH_DESTINATIONS = ("origin", "external")
-STEPS = ("preflight", "checkout", "render", "validate", "registry-check", "earthly", "collect", "push", "report")
+STEPS = ("preflight", "checkout", "render", "validate", "registry-check", "earthly", "collect", "boot-test", "push",
+         "report")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ KEYS: tuple[Key, ...] = (
     _k("build.edge_custom_config", "str", ".edge-custom-config.yaml", "EDGE_CUSTOM_CONFIG"),
     _k("build.uki", "bool", False, "IS_UKI: a Unified Kernel Image (Secure Boot) ISO; needs the keys "
        "`earthly.sh +uki-genkey` makes in secure-boot/"),
+    _k("build.boot_test", "bool", False, "after collect, boot the ISO in QEMU under BIOS and UEFI (iso boot); "
+       "exit 8 when it does not boot"),
+    _k("build.boot_test_timeout", "int", 900, "seconds each firmware's boot test may take", minimum=1),
     _k("build.allow_unlisted_k8s_version", "bool", False,
        "build a K8S_VERSION the checkout's k8s_version.json does not list (CanvOS does not check it)"),
     _k("build.ubuntu_pro_key_file", "path", "", "file holding the Ubuntu Pro token (or EDGEFORGE_UBUNTU_PRO_KEY)"),

@@ -26,6 +26,8 @@ class Step:
     # checkout and render still run, in a reduced form, when skipped: later steps need the checkout's
     # facts and the user-data the ISO must hold; they just change nothing.
     runs_when_skipped: bool = False
+    # Whether the step belongs to this build at all (an optional step, e.g. boot-test); None: always.
+    when: Callable[[Build], bool] | None = None
 
 
 def preflight(build: Build) -> None:
@@ -35,6 +37,7 @@ def preflight(build: Build) -> None:
     checks = run_preflight(build.config, provider_images=versions)
     build.options.reporter.preflight_done(checks)
     raise_if_failed(checks)
+
 
 def engine_gate(build: Build) -> None:
     """With preflight skipped, the container engine is still checked before anything changes:
@@ -50,6 +53,7 @@ def engine_gate(build: Build) -> None:
             details=[f"{c.name}: {c.detail}" for c in failed],
             hint=next((c.hint for c in failed if c.hint), None),
         )
+
 
 def checkout(build: Build) -> None:
     from edgeforge_ext import sources
@@ -71,6 +75,7 @@ def checkout(build: Build) -> None:
         console.warn(w)
     build.report.provider_images = [ImageRecord(i.ref, i.k8s_version, list(i.push_refs))
                                          for i in plan.provider_images]
+
 
 def render(build: Build) -> None:
     from edgeforge_ext.prebuild import install_ca_certs, render_in_memory
@@ -120,6 +125,7 @@ def validate(build: Build) -> None:
                  f"{len(plan.provider_images)} provider image(s)"
                  + (f", ISO {plan.iso_file}" if plan.iso_file else ""))
 
+
 def registry_check(build: Build) -> None:
     from edgeforge_ext import registry
 
@@ -132,6 +138,7 @@ def registry_check(build: Build) -> None:
         registry.check_credentials(host, creds.username, creds.password, insecure=creds.insecure,
                                    ca_file=creds.ca_file)
         console.info(f"registry {host}: credentials accepted" if creds.username else f"registry {host}: reachable")
+
 
 def _registries_to_check(build: Build, plan: Plan) -> dict[str, Any]:
     """The external registry, and every push destination we hold credentials for. Destinations
@@ -150,6 +157,7 @@ def _registries_to_check(build: Build, plan: Plan) -> dict[str, Any]:
                 if host not in hosts and creds.username:
                     hosts[host] = creds
     return hosts
+
 
 def earthly(build: Build) -> None:
     import os
@@ -195,6 +203,7 @@ def earthly(build: Build) -> None:
     finally:
         client.close()
 
+
 def _clear_leftovers(build: Build, client: Any, plan: Plan) -> None:
     """What an earlier run on this work directory left when it was killed hard (kill -9, a power
     cut): its Earthly container may still be building and would later re-tag images or drop an ISO
@@ -215,6 +224,7 @@ def _clear_leftovers(build: Build, client: Any, plan: Plan) -> None:
                 raise ArtifactError(f"cannot remove the old {stale} before building: {exc.strerror}",
                                     hint="remove it (sudo rm) and build again") from None
 
+
 def _public_arg_text(build: Build) -> str:
     """The .arg Earthly would read from the checkout: the rendered one, or with --skip render the
     user's own."""
@@ -225,10 +235,18 @@ def _public_arg_text(build: Build) -> str:
             return ""
     return str(build.rendered.arg_text)
 
+
+def boot_test(build: Build) -> str | None:
+    from edgeforge_ext.isostep import boot_test_step
+
+    return boot_test_step(build.config, build.report)
+
+
 def collect(build: Build) -> None:
     from edgeforge_ext.collect import collect_step
 
     collect_step(build)
+
 
 def push(build: Build) -> str | None:
     plan = build.the_plan()
@@ -249,5 +267,6 @@ STEPS: tuple[Step, ...] = (
     Step("registry-check", registry_check),
     Step("earthly", earthly),
     Step("collect", collect),
+    Step("boot-test", lambda build: boot_test(build), when=lambda build: build.config.build.boot_test),
     Step("push", push),
 )

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-# Fixture plugins: the CanvOS-like git repository and the stand-in Earthly image.
-pytest_plugins = ["tests.canvos_fixture", "tests.standin"]
+# Fixture plugins: the CanvOS-like git repository, the stand-in Earthly image, the bootable ISOs.
+pytest_plugins = ["tests.canvos_fixture", "tests.standin", "tests.iso_fixtures"]
 
 
 def require(condition: bool, reason: str) -> None:

@@ -92,11 +92,23 @@ def build_context() -> io.BytesIO:
                     seen.add(lib)
                     _add(tar, lib, lib)
         _add(tar, str(SCRIPT), "/usr/bin/earthly")
+        _add_boot_kit(tar)
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(DOCKERFILE)
         tar.addfile(info, io.BytesIO(DOCKERFILE))
     ctx.seek(0)
     return ctx
+
+
+def _add_boot_kit(tar: tarfile.TarFile) -> None:
+    """GRUB's boot images, so the stand-in's ISO has the El Torito entries and hybrid layout that the
+    collect step's `iso inspect` requires (it still boots no kernel)."""
+    from tests.bootable_iso import standin_boot_kit
+
+    for name, data in (standin_boot_kit() or {}).items():
+        info = tarfile.TarInfo(f"root/usr/share/edgeforge-standin/boot/{name}")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
 
 
 @pytest.fixture(scope="session")

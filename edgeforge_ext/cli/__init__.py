@@ -92,6 +92,7 @@ GROUPS: dict[str, str] = {
     "config": "Inspect the resolved configuration.",
     "images": "Where each image is pulled from; is it there; copy it there.",
     "profile": "Edit cluster profile layers for an external registry.",
+    "iso": "Will the ISO boot: static inspection and a QEMU boot test.",
 }
 
 
@@ -103,13 +104,14 @@ def full_app() -> typer.Typer:
             checkout_cmd,
             config_cmd,
             images_cmd,
+            iso_cmd,
             nightly_cmd,
             preflight_cmd,
             render_cmd,
         )
 
         for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd,
-                       nightly_cmd):
+                       iso_cmd, nightly_cmd):
             module.register(app)
         for info in app.registered_commands:
             info.short_help = COMMANDS[str(info.name)]

@@ -17,7 +17,11 @@ BUILD_ONLY_FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec("skip", "build.skip", list[str] | None,
              typer.Option(None, "--skip", metavar="STEP", show_default=False,
                           help="skip a step (repeatable or comma-separated): preflight, checkout, render, validate, "
-                          "registry-check, earthly, collect, push, report"), split_commas),
+                          "registry-check, earthly, collect, boot-test, push, report"), split_commas),
+    FlagSpec("boot_test", "build.boot_test", bool | None,
+             typer.Option(None, "--boot-test", show_default=False,
+                          help="after collect, boot the ISO in QEMU under BIOS and UEFI (as `iso boot`); exit 8 "
+                          "when it does not boot")),
     FlagSpec("no_push", "push.enabled", bool | None,
              typer.Option(None, "--no-push", help="do not push the provider images", show_default=False),
              _no_push),
@@ -72,8 +76,8 @@ def build(
         _show_plans(config, nightly, as_json)
         return
     from edgeforge_ext import console
-    from edgeforge_ext.build_view import ConsoleReporter
     from edgeforge_ext.build_state import BuildOptions
+    from edgeforge_ext.build_view import ConsoleReporter
     from edgeforge_ext.progress import BuildProgress
 
     with BuildProgress() as progress:

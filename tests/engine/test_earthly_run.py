@@ -79,7 +79,7 @@ def test_iso_build_relays_the_log_and_leaves_a_verifiable_iso(docker_client, sta
     assert f"+iso |     password: {MASK}" in seen
     assert PASSWORD not in text and all(PASSWORD not in line for line in seen + result.tail)
     check = verify_iso(checkout / "build" / "palette-edge-installer.iso", USER_DATA)
-    assert check.user_data_path == "/config.yaml"
+    assert check.user_data_path == "/files-iso/config.yaml"  # where CanvOS +build-iso puts it
     assert _containers(docker_client, workdir) == []
 
 

@@ -19,13 +19,17 @@ def test_preflight_reports_cpu_and_privileged_failures(docker_client, busybox_im
     # Privileged containers refused is a container-engine problem: exit 6 (ARCHITECTURE.md), even with
     # a host check (cpu) failing too.
     assert code == 6 and out["ok"] is False
-    assert set(checks) == {"arch", "cpu", "memory", "disk", "docker", "docker_version", "privileged", "git"}
+    assert set(checks) == {"arch", "cpu", "memory", "disk", "docker", "docker_version", "privileged", "git",
+                           "boot_test"}
     assert checks["cpu"]["ok"] is False and "minimum 4" in checks["cpu"]["detail"]
     assert checks["privileged"]["ok"] is False and checks["privileged"]["required"] is True
     assert "privileged" in checks["privileged"]["detail"]
     assert checks["docker"]["ok"] and checks["docker_version"]["ok"]
     assert "API" in checks["docker_version"]["detail"]
     assert checks["git"]["ok"]
+    # QEMU is installed here (scripts/test): a boot test can run, and it says how; never required.
+    assert checks["boot_test"]["ok"] and checks["boot_test"]["required"] is False
+    assert "TCG" in checks["boot_test"]["detail"] or "KVM" in checks["boot_test"]["detail"]
 
 
 def test_preflight_table_on_stderr_lists_everything(docker_client, busybox_image, capsys, tmp_path):

@@ -146,17 +146,28 @@ fi
 make_iso() {
     name=$(getarg ISO_NAME); name=${name:-installer}
     root=/tmp/isoroot
-    rm -rf "$root"; mkdir -p "$root" "$WS/build"
+    rm -rf "$root"; mkdir -p "$root/files-iso" "$WS/build"
+    # Where CanvOS puts user-data: files-iso/config.yaml (+build-iso), config.yaml (+build-uki-iso).
+    ud="$root/files-iso/config.yaml"; [ "$(getarg IS_UKI)" = "true" ] && ud="$root/config.yaml"
     if [ -f "$WS/user-data" ]; then
-        cp "$WS/user-data" "$root/config.yaml"
+        cp "$WS/user-data" "$ud"
     else
         say "no user-data in the workspace: the ISO carries none"
     fi
     echo "standin $(getarg PE_VERSION)" > "$root/standin.txt"
+    kit=/usr/share/edgeforge-standin/boot
+    boot=""
+    if [ -f "$kit/efi.img" ]; then  # GRUB's boot images: El Torito BIOS + UEFI, isohybrid MBR + ESP
+        mkdir -p "$root/boot/grub/i386-pc"; cp "$kit/eltorito.img" "$root/boot/grub/i386-pc/"; cp "$kit/efi.img" "$root/"
+        boot="--grub2-mbr $kit/boot_hybrid.img -b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4
+              -boot-info-table --grub2-boot-info -eltorito-alt-boot -e efi.img -no-emul-boot
+              -append_partition 2 0xef $kit/efi.img"
+    fi
     if command -v xorriso >/dev/null 2>&1; then
-        xorriso -as mkisofs -quiet -R -J -V PALETTE_EDGE -o "$WS/build/$name.iso" "$root" || exit 3
+        # shellcheck disable=SC2086
+        xorriso -as mkisofs -quiet -R -J -V COS_LIVE $boot -o "$WS/build/$name.iso" "$root" || exit 3
     else
-        genisoimage -quiet -R -J -V PALETTE_EDGE -o "$WS/build/$name.iso" "$root" || exit 3
+        genisoimage -quiet -R -J -V COS_LIVE -o "$WS/build/$name.iso" "$root" || exit 3
     fi
     (cd "$WS/build" && sha256sum "$name.iso" > "$name.iso.sha256")
     say "Artifact +iso/$name.iso output as build/$name.iso"

@@ -16,7 +16,7 @@ def good_host(**over) -> HostFacts:
                       build_dir_free=200 * GB, server_version="24.0.7", api_version="1.43",
                       docker_root_dir="/var/lib/docker", docker_root_free=200 * GB,
                       privileged_probe_ran=True, privileged_allowed=True, privileged_detail="ran",
-                      git_version="2.39.5")
+                      git_version="2.39.5", boot_test="QEMU 7.2, SeaBIOS and OVMF; boots run under TCG")
     for k, v in over.items():
         setattr(facts, k, v)
     return facts
@@ -33,7 +33,7 @@ def cfg(tmp_path, env=None, flags=None):
 def test_good_host_passes_every_check(tmp_path):
     checks = evaluate(good_host(), cfg(tmp_path))
     assert [c.name for c in checks] == ["arch", "cpu", "memory", "disk", "docker", "docker_version",
-                                        "privileged", "git"]
+                                        "privileged", "git", "boot_test"]
     assert all(c.ok for c in checks)
     raise_if_failed(checks)
 
@@ -109,3 +109,11 @@ def test_privileged_probe_that_could_not_run_says_why(tmp_path):
 def test_missing_git(tmp_path):
     g = by_name(evaluate(good_host(git_version=None), cfg(tmp_path)))["git"]
     assert not g.ok and "not installed" in g.detail
+
+
+def test_no_qemu_is_a_warning_that_names_the_packages_not_a_failure(tmp_path):
+    host = good_host(boot_test=None, boot_test_why="qemu-system-x86_64 not found")
+    check = by_name(evaluate(host, cfg(tmp_path)))["boot_test"]
+    assert not check.ok and not check.required
+    assert "qemu-system-x86_64 not found" in check.detail and "qemu-system-x86 ovmf" in check.hint
+    raise_if_failed(evaluate(host, cfg(tmp_path)))  # the build is not stopped for it
