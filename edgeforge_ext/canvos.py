@@ -488,7 +488,7 @@ def _overwritten(exc: Exception) -> list[str]:
 def checkout(url: str, ref: str, path: Path, *, discard_changes: bool = False) -> CanvosFacts:
     """Clone `url` into `path` or update it, move it to `ref`, and read its facts.
 
-    The caller holds the work-directory lock (locking.workdir_lock)."""
+    The caller holds the work-directory lock (workdir_lock.workdir_lock)."""
     path = Path(path).expanduser().absolute()
     ref = ref.strip() or LATEST
     status: _Status | None = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgeforge_ext import console, lockfile, outputs
+from edgeforge_ext import console, edgeforge_lock, outputs
 from edgeforge_ext.build_state import Build, BuildOptions
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import EdgeforgeError, Interrupted, UsageError
@@ -100,11 +100,11 @@ def selected(config: Config, options: NightlyOptions) -> list[str | None]:
 
 def run_builds(config: Config, options: NightlyOptions, build: BuildOptions) -> Summary:
     """Build every selected variant; raise the build's own error for one build, VariantsFailed for several."""
-    from edgeforge_ext.locking import workdir_lock
     from edgeforge_ext.signals import sigterm_as_interrupt
+    from edgeforge_ext.workdir_lock import workdir_lock
 
     names = selected(config, options)
-    lock = lockfile.read_lock(lockfile.lock_path(config)) if options.locked else None
+    lock = edgeforge_lock.read_lock(edgeforge_lock.lock_path(config)) if options.locked else None
     for name in names:  # mistakes the configuration alone decides stop the run before anything starts
         check_config(config.with_variant(name) if name else config)
     summary = Summary(config.output_dir)
@@ -151,7 +151,7 @@ def run_builds(config: Config, options: NightlyOptions, build: BuildOptions) -> 
 
 class _Runner:
     def __init__(self, config: Config, options: NightlyOptions, build: BuildOptions,
-                 lock: lockfile.Lock | None) -> None:
+                 lock: edgeforge_lock.Lock | None) -> None:
         self.config = config
         self.options = options
         self.build = build
@@ -181,16 +181,16 @@ class _Runner:
         config = self.config.with_variant(name) if name else self.config
         root = outputs.variant_root(self.config.output_dir, name)
         plain = not self.options.dated and not self.options.locked
-        resolved: lockfile.Resolved | None = None
+        resolved: edgeforge_lock.Resolved | None = None
         if not plain:
             with console.group(f"inputs {label}"):
-                resolved = lockfile.resolve(config, discard_changes=self.build.discard_changes, facts=self.facts)
+                resolved = edgeforge_lock.resolve(config, discard_changes=self.build.discard_changes, facts=self.facts)
                 self.facts = resolved.facts
                 inputs = resolved.inputs
                 console.info(f"CanvOS {inputs.canvos_ref} at {inputs.canvos_sha[:12]}, Earthly image "
                              f"{inputs.earthly_id or 'not present locally'}, fingerprint {inputs.fingerprint[:19]}…")
             if self.lock is not None:
-                lockfile.check_locked(self.lock, label, resolved.inputs, lockfile.lock_path(self.config))
+                edgeforge_lock.check_locked(self.lock, label, resolved.inputs, edgeforge_lock.lock_path(self.config))
             if self.options.skip_unchanged:
                 previous, reason = up_to_date(root, resolved.inputs)
                 result.reason = reason
@@ -204,7 +204,7 @@ class _Runner:
         run_dir = outputs.new_run_dir(root, resolved.inputs.canvos_sha if resolved else None) \
             if self.options.dated else None
         result.output_dir = run_dir or config.output_dir
-        hook = _InputsHook(self.lock, label, lockfile.lock_path(self.config))
+        hook = _InputsHook(self.lock, label, edgeforge_lock.lock_path(self.config))
         pipeline = Pipeline(config, replace(self.build, output_dir=run_dir, before_earthly=None if plain else hook))
         try:
             report = pipeline.run()
@@ -236,40 +236,40 @@ class _InputsHook:
     """Runs in the pipeline after validate: records the inputs actually built and re-checks the lock
     (the ref may have moved since the run resolved it)."""
 
-    def __init__(self, lock: lockfile.Lock | None, label: str, path: Path) -> None:
+    def __init__(self, lock: edgeforge_lock.Lock | None, label: str, path: Path) -> None:
         self.lock = lock
         self.label = label
         self.path = path
-        self.inputs: lockfile.Inputs | None = None
+        self.inputs: edgeforge_lock.Inputs | None = None
 
     def __call__(self, build: Build) -> None:
         if build.facts is None or build.plan is None or build.rendered is None:
             return
-        earthly = lockfile.earthly_identity(build.plan.earthly_image)
-        self.inputs = lockfile.inputs_of(build.config, build.facts, build.plan, build.rendered, earthly)
+        earthly = edgeforge_lock.earthly_identity(build.plan.earthly_image)
+        self.inputs = edgeforge_lock.inputs_of(build.config, build.facts, build.plan, build.rendered, earthly)
         if self.lock is not None:
-            lockfile.check_locked(self.lock, self.label, self.inputs, self.path)
+            edgeforge_lock.check_locked(self.lock, self.label, self.inputs, self.path)
 
 
-def _write_inputs(run_dir: Path, inputs: lockfile.Inputs | None, report: Report | None) -> None:
+def _write_inputs(run_dir: Path, inputs: edgeforge_lock.Inputs | None, report: Report | None) -> None:
     if inputs is None:
         return
     refs = [image.ref for image in report.provider_images] if report is not None else []
-    found = lockfile.local_images(refs) if refs else {}
+    found = edgeforge_lock.local_images(refs) if refs else {}
     images = {ref: ident for ref, (ident, _digests) in found.items() if ident is not None}
-    data = {"format": lockfile.FORMAT, "inputs": inputs.as_json(), "provider_image_ids": images}
+    data = {"format": edgeforge_lock.FORMAT, "inputs": inputs.as_json(), "provider_image_ids": images}
     atomic_write(run_dir / INPUTS_NAME, (json.dumps(data, indent=2) + "\n").encode())
 
 
-def read_inputs(run_dir: Path) -> tuple[lockfile.Inputs, dict[str, str]] | None:
+def read_inputs(run_dir: Path) -> tuple[edgeforge_lock.Inputs, dict[str, str]] | None:
     try:
         data = json.loads((run_dir / INPUTS_NAME).read_text())
-        return lockfile.Inputs.from_json(data["inputs"]), dict(data.get("provider_image_ids", {}))
+        return edgeforge_lock.Inputs.from_json(data["inputs"]), dict(data.get("provider_image_ids", {}))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def up_to_date(root: Path, now: lockfile.Inputs) -> tuple[Path | None, str]:
+def up_to_date(root: Path, now: edgeforge_lock.Inputs) -> tuple[Path | None, str]:
     """(the last successful build's directory, why) when nothing changed and its artifacts are intact;
     (None, what changed) otherwise."""
     previous = outputs.latest(root)
@@ -305,7 +305,7 @@ def _images_gone(report: Report, image_ids: dict[str, str]) -> list[str]:
     refs = [image.ref for image in report.provider_images]
     if not refs:
         return []
-    found = lockfile.local_images(refs)
+    found = edgeforge_lock.local_images(refs)
     return [ref for ref in refs if image_ids.get(ref) is None or found[ref][0] != image_ids[ref]]
 
 

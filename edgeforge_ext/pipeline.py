@@ -73,7 +73,7 @@ class Pipeline:
         return self.build
 
     def run(self) -> Report:
-        from edgeforge_ext.locking import workdir_lock
+        from edgeforge_ext.workdir_lock import workdir_lock
 
         build = self.build
         report = build.report

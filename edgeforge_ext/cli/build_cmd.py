@@ -214,7 +214,7 @@ def _remove_staging(config: Any) -> list[str]:
     """Half-made clones a killed checkout left beside CanvOS/ (only when no run holds the work directory)."""
     from edgeforge_ext import canvos, console
     from edgeforge_ext.errors import UsageError
-    from edgeforge_ext.locking import workdir_lock
+    from edgeforge_ext.workdir_lock import workdir_lock
 
     if not config.workdir.is_dir():
         return []

@@ -31,7 +31,7 @@ def checkout(
     Local edits are kept on the same ref and refused (exit 4) on another ref unless --discard-changes.
     """
     from edgeforge_ext import sources
-    from edgeforge_ext.locking import workdir_lock
+    from edgeforge_ext.workdir_lock import workdir_lock
 
     config = load(ctx, flags)
     with workdir_lock(config.workdir, wait=not no_wait, what="checkout"):

@@ -31,7 +31,7 @@ def lock(
     user-data and .arg, targets, build args and plan of each build. Give it the same options as
     `build`; `build --locked` then refuses (exit 5) when any of them drifted."""
     from edgeforge_ext import console
-    from edgeforge_ext.lockfile import lock_builds
+    from edgeforge_ext.edgeforge_lock import lock_builds
     from edgeforge_ext.nightly import NightlyOptions, selected
 
     config = load(ctx, flags, password_stdin=password_stdin)

@@ -273,7 +273,7 @@ def check_locked(lock: Lock, name: str, now: Inputs, path: Path) -> None:
 def lock_builds(config: Config, names: list[str | None], *, discard_changes: bool = False,
                 wait: bool = True) -> tuple[Path, Lock]:
     """Resolve every named build (None: the top-level config) and write edgeforge.lock for them."""
-    from edgeforge_ext.locking import workdir_lock
+    from edgeforge_ext.workdir_lock import workdir_lock
 
     inputs: dict[str, Inputs] = {}
     facts: Any = None

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from edgeforge_ext.errors import UsageError
-from edgeforge_ext.locking import LOCK_NAME, workdir_lock
+from edgeforge_ext.workdir_lock import LOCK_NAME, workdir_lock
 
 HOLD = """
 import sys
 from pathlib import Path
-from edgeforge_ext.locking import workdir_lock
+from edgeforge_ext.workdir_lock import workdir_lock
 with workdir_lock(Path(sys.argv[1]), what="build"):
     print("locked", flush=True)
     sys.stdin.read()  # hold until the test closes our stdin

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from edgeforge_ext import lockfile
+from edgeforge_ext import edgeforge_lock
 from edgeforge_ext.cli import run
 from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import ConfigError, UsageError, ValidationError
@@ -34,7 +34,7 @@ def fp(config) -> str:
                     k8s_versions=K8S, targets=TARGETS)
     plan = make_plan(config, source)
     rendered = render_all(config, pe_version=plan.pe_version, k8s_versions=K8S)
-    return lockfile.fingerprint(user_data=rendered.user_data, arg_text=rendered.arg_text, plan=plan)
+    return edgeforge_lock.fingerprint(user_data=rendered.user_data, arg_text=rendered.arg_text, plan=plan)
 
 
 def test_fingerprint_is_stable_and_follows_every_input(tmp_path, caplog):
@@ -72,45 +72,46 @@ def test_fingerprint_covers_local_edits_in_the_checkout(tmp_path):
     config = cfg(tmp_path)
     source = Source(url="u", ref="r", sha="a" * 40, pe_version="v4.9.21", k8s_versions=K8S, targets=TARGETS)
     plan = make_plan(config, source)
-    a = lockfile.fingerprint(user_data="x", arg_text="y", plan=plan, modified={"Earthfile": "1"})
-    b = lockfile.fingerprint(user_data="x", arg_text="y", plan=plan, modified={"Earthfile": "2"})
+    a = edgeforge_lock.fingerprint(user_data="x", arg_text="y", plan=plan, modified={"Earthfile": "1"})
+    b = edgeforge_lock.fingerprint(user_data="x", arg_text="y", plan=plan, modified={"Earthfile": "2"})
     assert a != b
 
 
-def inputs(**over) -> lockfile.Inputs:
+def inputs(**over) -> edgeforge_lock.Inputs:
     base = dict(canvos_url="file:///canvos", canvos_ref="v4.10.0", canvos_sha="a" * 40,
                 earthly_image="earthly/earthly:v0.8.15", earthly_id="sha256:" + "1" * 64,
                 earthly_repo_digests=(), fingerprint="sha256:" + "f" * 64)
     base.update(over)
-    return lockfile.Inputs(**base)
+    return edgeforge_lock.Inputs(**base)
 
 
 def test_lock_round_trip_and_drift(tmp_path):
     path = tmp_path / "edgeforge.lock"
-    lock = lockfile.make_lock({"default": inputs()})
-    lockfile.write_lock(lock, path)
+    lock = edgeforge_lock.make_lock({"default": inputs()})
+    edgeforge_lock.write_lock(lock, path)
     data = json.loads(path.read_text())
-    assert data["format"] == lockfile.FORMAT
+    assert data["format"] == edgeforge_lock.FORMAT
     assert data["canvos"]["sha"] == "a" * 40 and data["earthly"]["id"] == "sha256:" + "1" * 64
     assert data["builds"] == {"default": {"fingerprint": "sha256:" + "f" * 64}}
-    again = lockfile.read_lock(path)
+    again = edgeforge_lock.read_lock(path)
     assert again == lock
-    assert lockfile.drift(again, "default", inputs()) == []
-    moved = lockfile.drift(again, "default", inputs(canvos_sha="b" * 40, earthly_id="sha256:" + "2" * 64,
+    assert edgeforge_lock.drift(again, "default", inputs()) == []
+    moved = edgeforge_lock.drift(again, "default", inputs(canvos_sha="b" * 40, earthly_id="sha256:" + "2" * 64,
                                                     fingerprint="sha256:" + "e" * 64))
     assert [m.split(":")[0] for m in moved] == [
         "CanvOS SHA", "Earthly image digest",
         "fingerprint of default (rendered user-data and .arg, targets, build args, plan)"]
     assert "aaaaaaaaaaaa" in moved[0] and "bbbbbbbbbbbb" in moved[0]
-    assert lockfile.drift(again, "arm", inputs())[0].startswith("fingerprint: the lock has no entry for build 'arm'")
+    assert edgeforge_lock.drift(again, "arm", inputs())[0].startswith(
+        "fingerprint: the lock has no entry for build 'arm'")
     with pytest.raises(ValidationError) as info:
-        lockfile.check_locked(again, "default", inputs(earthly_id=None), path)
+        edgeforge_lock.check_locked(again, "default", inputs(earthly_id=None), path)
     assert info.value.exit_code == 5 and "not present locally" in info.value.details[0]
 
 
 def test_a_lock_needs_the_earthly_image_present(tmp_path):
     with pytest.raises(UsageError) as info:  # exit 2
-        lockfile.make_lock({"default": inputs(earthly_id=None)})
+        edgeforge_lock.make_lock({"default": inputs(earthly_id=None)})
     assert "not present locally" in info.value.message and "docker pull" in (info.value.hint or "")
 
 
@@ -125,7 +126,7 @@ def test_bad_locks_are_config_errors_with_what_to_do(tmp_path, text, expected):
     path = tmp_path / "edgeforge.lock"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
-        lockfile.read_lock(path)
+        edgeforge_lock.read_lock(path)
     assert expected in info.value.message
     assert "edgeforge-ext lock" in (info.value.hint or "")
 
@@ -148,16 +149,16 @@ def test_lock_lives_next_to_the_config_file(tmp_path, monkeypatch):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "edgeforge.toml").write_text('[build]\ncustom_tag = "x"\n')
     config = load_config(tmp_path / "conf" / "edgeforge.toml", env={}, flags={}, cwd=tmp_path)
-    assert lockfile.lock_path(config) == tmp_path / "conf" / "edgeforge.lock"
+    assert edgeforge_lock.lock_path(config) == tmp_path / "conf" / "edgeforge.lock"
     monkeypatch.chdir(tmp_path)
-    assert lockfile.lock_path(load_config(None, env={}, flags={}, cwd=tmp_path)) == tmp_path / "edgeforge.lock"
+    assert edgeforge_lock.lock_path(load_config(None, env={}, flags={}, cwd=tmp_path)) == tmp_path / "edgeforge.lock"
 
 
 def test_fingerprint_holds_no_cheap_hash_of_the_password():
     """A changed password changes the fingerprint, but the user-data hash inside it is not over the password."""
     from types import SimpleNamespace
 
-    from edgeforge_ext.lockfile import _without_secrets, fingerprint
+    from edgeforge_ext.edgeforge_lock import _without_secrets, fingerprint
 
     plan = SimpleNamespace(target="iso", runs=[], iso_name="x", pe_version="v1", image_tag="v1", provider_images=[],
                            push_enabled=False, skip=(), os_pack={})
