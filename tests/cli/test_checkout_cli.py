@@ -14,7 +14,7 @@ import pytest
 from edgeforge_ext.cli import run
 from tests.canvos_fixture import CanvosRepo, git
 from tests.conftest import free_port
-from tests.unit.test_canvos_locking import held_by_other_process
+from tests.unit.test_workdir_lock import held_by_other_process
 
 KEYS = {"url", "ref", "sha", "pe_version", "describe", "path", "modified"}
 
