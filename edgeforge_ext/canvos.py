@@ -21,18 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from edgeforge_ext.contract import BuildContract, read_contract
 from edgeforge_ext.errors import CheckoutError
-from edgeforge_ext.secrets import MIN_MASKED_LENGTH, quoted
+from edgeforge_ext.secrets import quoted, scrub_url, scrub_url_secrets, url_credentials
 
 # Files edgeforge-ext itself writes into the checkout: never reported as local edits. (The CA files of
 # build.ca_certs: certs/edgeforge-*.crt on CanvOS v4.5+, sc.crt for PROXY_CERT_PATH on v4.4.x.)
 OWN_FILES: tuple[str, ...] = (".arg", "user-data", "build/", "sc.crt", "certs/edgeforge-*")
 LATEST = "latest"
 _RELEASE = re.compile(r"^v?\d+(?:\.\d+)*$")
-_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@'\"]*(?:@[^\s/@'\"]*)*@")
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _PE_VERSION = re.compile(r"^ARG\s+(?:--global\s+)?PE_VERSION=\s*[\"']?([^\s\"']*)", re.MULTILINE)
 # No prompts (a CI job would hang), and messages in English so they can be shortened reliably.
@@ -69,21 +67,6 @@ class CanvosFacts:
 # ---------------------------------------------------------------- credentials
 
 
-def scrub_url(text: str) -> str:
-    """Remove `user:password@` (or `token@`) from every URL in `text`."""
-    return _CREDENTIALS.sub(r"\1", text)
-
-
-def _userinfo(url: str) -> list[str]:
-    """The secret parts of a URL's user info, raw and percent-decoded (git may print either)."""
-    match = _CREDENTIALS.search(url)
-    if not match:
-        return []
-    info = match.group(0)[len(match.group(1)):-1]
-    parts = {p for piece in info.split(":", 1) for p in (piece, unquote(piece)) if len(p) >= MIN_MASKED_LENGTH}
-    return sorted(parts, key=len, reverse=True)
-
-
 # git runs this when the server asks for credentials, with "Username for '...'" or "Password for '...'"
 # as its argument; the answers are the files beside it. `cat` gets a file name, never the secret.
 _ASKPASS = """#!/bin/sh
@@ -103,11 +86,11 @@ def git_transport(url: str) -> Iterator[tuple[str, dict[str, str]]]:
     GIT_ASKPASS, a small program that answers git's user name and password prompts from 0600 files in a
     private (0700) temporary directory, removed when the block ends. credential.helper is emptied for
     these calls so no helper of the user's stores the token. Other URLs are passed as given."""
-    match = _CREDENTIALS.search(url)
-    if not match or not url.lower().startswith(("http://", "https://")):
+    found = url_credentials(url)
+    if found is None or not url.lower().startswith(("http://", "https://")):
         yield url, {}
         return
-    user, _, password = unquote(match.group(0)[len(match.group(1)):-1]).partition(":")
+    user, password = found[0], found[1] or ""
     from edgeforge_ext.fsutil import private_dir, write_private
 
     with private_dir("git") as folder:  # mode 0700
@@ -120,10 +103,7 @@ def git_transport(url: str) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def _clean(text: str, url: str = "") -> str:
-    text = scrub_url(text)
-    for secret in _userinfo(url):
-        text = text.replace(secret, "***")
-    return text
+    return scrub_url_secrets(text, url)
 
 
 def _git_message(exc: Exception, url: str = "") -> str:

@@ -273,35 +273,62 @@ def scrub_data(data: Any) -> Any:
     return data
 
 
-def url_secrets(url: str) -> list[str]:
-    """The secret part of a URL's user info (`user:PASSWORD@` or `TOKEN@`), as written and decoded."""
-    from urllib.parse import unquote, urlsplit  # not at import: `--help` stays quick
+# --- credentials in URLs: one reader for the fork URL, the proxies and whatever git or a library prints ---
 
-    try:
-        netloc = urlsplit(url).netloc
-    except ValueError:
+# `scheme://user:password@` or `scheme://token@` (passwords may hold '@'; the last '@' ends the user info).
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@'\"]*(?:@[^\s/@'\"]*)*@")
+
+
+def scrub_url(text: str) -> str:
+    """`text` with the user info (`user:password@`, `token@`) removed from every URL in it."""
+    return _URL_USERINFO.sub(r"\1", text)
+
+
+def url_credentials(url: str) -> tuple[str, str | None] | None:
+    """(user or token, password or None) of a URL's user info, percent-decoded; None without one."""
+    from urllib.parse import unquote  # not at import: `--help` stays quick
+
+    match = _URL_USERINFO.search(url)
+    if not match:
+        return None
+    user, has_password, password = match.group(0)[len(match.group(1)):-1].partition(":")
+    return unquote(user), unquote(password) if has_password else None
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret part of a URL's user info (the password, or a lone token), as written and decoded:
+    git and libraries may print either."""
+    from urllib.parse import unquote
+
+    match = _URL_USERINFO.search(url)
+    if not match:
         return []
-    if "@" not in netloc:
-        return []
-    info = netloc.rsplit("@", 1)[0]
+    info = match.group(0)[len(match.group(1)):-1]
     secret = info.split(":", 1)[1] if ":" in info else info
     return [s for s in dict.fromkeys((secret, unquote(secret))) if s]
 
 
 def url_login(url: str, what: str) -> Secret | None:
-    """The password (or token) in a URL's user info as a Secret of its user name, decoded."""
-    from urllib.parse import unquote, urlsplit
+    """The password (or token) in a URL's user info as a Secret of its user name (masked in every
+    encoding the Redactor knows, Basic credentials included)."""
+    found = url_credentials(url)
+    if found is None:
+        return None
+    user, password = found
+    if password is None:
+        return Secret(user, source=what)
+    return Secret(password, source=what, login=user) if password else None
 
-    try:
-        netloc = urlsplit(url).netloc
-    except ValueError:
-        return None
-    if "@" not in netloc:
-        return None
-    user, has_password, password = netloc.rsplit("@", 1)[0].partition(":")
-    if not has_password:
-        return Secret(unquote(user), source=what)
-    return Secret(unquote(password), source=what, login=unquote(user)) if password else None
+
+def scrub_url_secrets(text: str, url: str) -> str:
+    """`text` without `url`'s credentials: URLs' user info removed, and the credentials themselves
+    masked wherever else they appear (git prints the decoded form too)."""
+    text = scrub_url(text)
+    found = url_credentials(url)
+    pieces = {*url_secrets(url), *(p for p in found or () if p)}
+    for piece in sorted((p for p in pieces if maskable(p)), key=len, reverse=True):
+        text = text.replace(piece, MASK)
+    return text
 
 
 ECHO_LIMIT = 200  # characters of a user's value an error message quotes

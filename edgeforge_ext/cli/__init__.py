@@ -204,8 +204,7 @@ def _wants_json(args: list[str]) -> bool:
 def _clean(text: str) -> str:
     """An error line as shown: known secrets masked, user:password@ removed from URLs (a library's
     exception may quote a URL with credentials the config does not know as secrets)."""
-    from edgeforge_ext.canvos import scrub_url
-    from edgeforge_ext.secrets import scrub
+    from edgeforge_ext.secrets import scrub, scrub_url
 
     return scrub(scrub_url(text))
 

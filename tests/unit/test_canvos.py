@@ -12,6 +12,7 @@ import pytest
 
 from edgeforge_ext import canvos
 from edgeforge_ext.errors import CheckoutError
+from edgeforge_ext.secrets import scrub_url
 from tests.canvos_fixture import K8S_VERSIONS, K8S_VERSIONS_OLD, TARGETS, CanvosRepo, git
 from tests.conftest import free_port
 
@@ -209,7 +210,7 @@ def test_offline_without_checkout_fails_in_one_line(tmp_path: Path, canvos_repo:
     ("git@github.com:acme/CanvOS.git", "git@github.com:acme/CanvOS.git"),  # no secret in scp-like form
 ])
 def test_scrub_url(text: str, expected: str) -> None:
-    assert canvos.scrub_url(text) == expected
+    assert scrub_url(text) == expected
 
 
 def test_clone_failure_with_credentials_is_scrubbed(tmp_path: Path) -> None:
