@@ -35,7 +35,6 @@ class BuildContract:
     earthfile: Earthfile
     script: EarthlyScript | None  # None: the tree has no earthly.sh (a fork that dropped it)
     template_keys: tuple[str, ...]  # KEYs the .arg.template sets, commented options included
-    has_entrypoint: bool  # earthly-entrypoint.sh is in the tree (the certs/ mechanism uses it)
 
     @property
     def earthly_image(self) -> str | None:
@@ -121,7 +120,6 @@ def read_contract(read: Callable[[str], str | None]) -> BuildContract:
         earthfile=earthfile,
         script=parse_earthly_script(script_text) if script_text is not None else None,
         template_keys=template_keys(read(".arg.template") or ""),
-        has_entrypoint=read("earthly-entrypoint.sh") is not None,
     )
 
 

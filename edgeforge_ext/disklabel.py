@@ -15,7 +15,6 @@ from edgeforge_ext.fatimage import Reader
 SECTOR = 512
 ESP_GUID = uuid.UUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")
 MBR_ESP_TYPE = 0xEF
-MBR_PROTECTIVE_TYPE = 0xEE
 _MAX_GPT_ENTRIES = 1024
 
 

@@ -75,8 +75,6 @@ def daemon_info(c: Any) -> DaemonInfo:
     )
 
 
-def server_too_old(info: DaemonInfo) -> bool:
-    return info.server_tuple[:2] < MIN_SERVER_VERSION
 
 
 def image_present(c: Any, ref: str) -> bool:
@@ -407,13 +405,8 @@ def image_info(c: Any, ref: str) -> ImageInfo | None:
         return None
 
 
-def image_exists(c: Any, ref: str) -> bool:
-    return image_present(c, ref)
 
 
-def list_images(c: Any, reference_filter: str) -> list[ImageInfo]:
-    """Local images whose reference matches a Docker `reference` filter ("reg/repo:k3s-*")."""
-    return [_info(img) for img in c.images.list(filters={"reference": reference_filter})]
 
 
 def tag_image(c: Any, src: str, dst: str) -> None:

@@ -95,18 +95,3 @@ class Interrupted(EdgeforgeError):
     """Ctrl-C or SIGTERM; everything started was stopped and removed (exit 130)."""
 
     exit_code = 130
-
-
-EXIT_CODES: dict[int, str] = {
-    0: "success (also: nothing to do because the inputs are unchanged)",
-    1: "internal error (a bug; run with --debug for the traceback)",
-    2: "usage or configuration error",
-    3: "preflight failed (host does not meet the minimums)",
-    4: "CanvOS checkout failed (git)",
-    5: "render or validation failed (user-data, .arg, versions, targets)",
-    6: "container engine problem (no daemon, too old, privileged containers refused)",
-    7: "the Earthly build failed (its log tail is shown)",
-    8: "artifact verification failed (ISO missing, checksum mismatch, user-data not inside)",
-    9: "registry problem (authentication, push, missing images)",
-    130: "interrupted; everything started was stopped and removed",
-}

@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from edgeforge_ext import console
@@ -177,8 +177,3 @@ class Pipeline:
                 return
             raise
 
-
-def shield(action: Callable[[], None]) -> None:
-    """Run a cleanup action while an error is on its way out: its own failure must not replace it."""
-    with suppress(Exception):
-        action()

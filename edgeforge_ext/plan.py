@@ -18,7 +18,6 @@ from edgeforge_ext.images import has_external_registry, pull_location
 from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
 
 EARTHLY_TARGETS = {"all": "build-all-images", "iso": "iso", "provider-images": "build-provider-images"}
-PUSH_AUTO = "auto"
 
 
 @dataclass(frozen=True)

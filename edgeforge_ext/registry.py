@@ -133,7 +133,6 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self._basic = False  # the registry asked for Basic auth
-        self._bearer: dict[str, str] | None = None  # the Bearer challenge (realm, service)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -258,7 +257,6 @@ class RegistryClient:
             self._basic = True
             return
         if scheme == "bearer" and params.get("realm"):
-            self._bearer = params
             self._tokens[scope] = self._fetch_token(params, scope or params.get("scope", ""))
             return
         raise RegistryError(f"registry {self.host} asked for an unsupported authentication: {challenge[:80]!r}")

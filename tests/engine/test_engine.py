@@ -108,8 +108,7 @@ def test_push_with_credentials_returns_the_registrys_digest(docker_client, regis
     assert head.status_code == 200
     assert digest == head.headers["Docker-Content-Digest"]
     assert any(line.endswith(": Pushed") or "already exists" in line for line in progress)
-    listed = engine.list_images(docker_client, pushable)
-    assert len(listed) == 1 and pushable in listed[0].tags
+    assert pushable in docker_client.images.get(pushable).tags
 
 
 def test_wrong_password_is_a_registry_error_without_the_password(docker_client, registry, pushable):
