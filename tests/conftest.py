@@ -183,3 +183,13 @@ def busybox_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) 
     tag = "edgeforge-test/busybox:latest"
     docker_client.images.build(fileobj=ctx, custom_context=True, tag=tag, rm=True)
     return tag
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Any]:
+    """tests.configs.make_config bound to this test's tmp_path: make_config(env=..., toml=..., **flags)."""
+    from functools import partial
+
+    from tests.configs import make_config as make
+
+    return partial(make, tmp_path)

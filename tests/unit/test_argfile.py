@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import subprocess
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeforge_ext.argfile import arg_value_problem, nearest_versions, quote_arg
-from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import ValidationError
 from edgeforge_ext.render import render_all, write_rendered
+from tests.configs import make_config
 
 K8S = {"k3s": ["1.29.14", "1.30.10", "1.31.6", "1.32.3"], "rke2": ["1.30.5"]}
 TRICKY = [
@@ -27,11 +28,7 @@ TRICKY = [
 ]
 
 
-def cfg(tmp_path: Path, env: dict[str, str] | None = None, **flags: Any) -> Any:
-    base = {"build.custom_tag": "x", "workdir": str(tmp_path / "wd")}
-    base.update({k.replace("__", "."): v for k, v in flags.items()})
-    return load_config(None, env=env or {}, flags=base, cwd=tmp_path)
-
+cfg = partial(make_config, base={"build.custom_tag": "x"})
 
 def read_with_bash(arg: Path, keys: list[str]) -> dict[str, str]:
     """What `source .arg` gives (earthly.sh does this): each variable NUL-terminated."""

@@ -13,6 +13,7 @@ from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import ConfigError, UsageError, ValidationError
 from edgeforge_ext.plan import Source, make_plan
 from edgeforge_ext.render import render_all
+from tests.configs import make_config
 
 K8S = {"k3s": ["1.31.6", "1.32.3"]}
 TARGETS = ("build-all-images", "build-provider-images", "iso")
@@ -22,11 +23,10 @@ SECRET_ENV = {"EDGEFORGE_REGISTRY_PASSWORD": PASSWORD, "EDGEFORGE_EDGE_HOST_TOKE
 
 
 def cfg(tmp_path, **over):
-    flags = {"build.custom_tag": "nightly", "build.k8s_versions": ["1.32.3"], "workdir": str(tmp_path / "wd"),
-             "site.palette_endpoint": "api.spectrocloud.com", "site.project_name": "Default",
-             "registry.domain": "10.10.254.254:8000/spectro-images", "registry.username": "builder"}
-    flags.update(over)
-    return load_config(None, env=SECRET_ENV, flags=flags, cwd=tmp_path)
+    return make_config(tmp_path, SECRET_ENV, base={
+        "build.custom_tag": "nightly", "build.k8s_versions": ["1.32.3"],
+        "site.palette_endpoint": "api.spectrocloud.com", "site.project_name": "Default",
+        "registry.domain": "10.10.254.254:8000/spectro-images", "registry.username": "builder"}, **over)
 
 
 def fp(config) -> str:

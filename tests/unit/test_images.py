@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import ValidationError
 from edgeforge_ext.images import (
     RewriteRules,
@@ -17,6 +16,7 @@ from edgeforge_ext.images import (
     parse_ref,
     rules_from_config,
 )
+from tests.configs import make_config
 
 SHA = "sha256:" + "a" * 64
 
@@ -114,11 +114,7 @@ def test_mapping_keys_are_normalised_docker_hub():
 
 
 def _config(tmp_path: Path, toml: str = "", **flags):
-    path = None
-    if toml:
-        path = tmp_path / "edgeforge.toml"
-        path.write_text(toml)
-    return load_config(path, env={}, flags=flags, cwd=tmp_path)
+    return make_config(tmp_path, toml=toml or None, **flags)
 
 
 def test_rules_from_config_single_registry(tmp_path):

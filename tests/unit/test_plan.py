@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import UsageError, ValidationError
 from edgeforge_ext.plan import Source, make_plan
+from tests.configs import make_config
 
 K8S = {"k3s": ["1.29.14", "1.30.10", "1.31.6", "1.32.3"], "rke2": ["1.30.4"]}
 TARGETS = ("build-all-images", "build-provider-images", "iso", "provider-image")
@@ -19,9 +19,7 @@ def source(**over):
     return Source(**base)
 
 
-def cfg(tmp_path, **flags):
-    return load_config(None, env={}, flags=flags, cwd=tmp_path)
-
+cfg = make_config
 
 def test_tag_formula_uses_earthfile_pe_version_and_warns_when_it_differs(tmp_path):
     plan = make_plan(cfg(tmp_path, **{"build.k8s_versions": ["1.32.3"], "build.image_registry": "reg.local/edge"}),

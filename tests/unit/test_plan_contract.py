@@ -4,16 +4,16 @@ Earthly/CanvOS behaviour named in its test."""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 import pytest
 
-from edgeforge_ext.config import load_config
 from edgeforge_ext.contract import read_contract
 from edgeforge_ext.errors import EngineError, UsageError, ValidationError
 from edgeforge_ext.plan import Source, make_plan
 from edgeforge_ext.render import render_all
 from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
+from tests.configs import make_config
 from tests.unit.test_contract import EARTHFILE_V49, EARTHFILE_V410, SCRIPT_MAIN, SCRIPT_V44
 
 K8S = {"k3s": ["1.31.6", "1.32.3"]}
@@ -27,11 +27,7 @@ def source(earthfile: str = EARTHFILE_V49, script: str | None = SCRIPT_MAIN) -> 
                   k8s_versions=K8S, targets=contract.earthfile.targets, contract=contract)
 
 
-def cfg(tmp_path: Any, env: dict[str, str] | None = None, **flags: Any) -> Any:
-    base = {"build.k8s_versions": ["1.32.3"], "workdir": str(tmp_path / "wd")}
-    base.update({k.replace("__", "."): v for k, v in flags.items()})
-    return load_config(None, env=env or {}, flags=base, cwd=tmp_path)
-
+cfg = partial(make_config, base={"build.k8s_versions": ["1.32.3"]})
 
 def test_no_empty_override_and_defaults_left_to_the_earthfile(tmp_path):
     # Earthly: an override beats `ARG NAME=default` even when empty (variables/collection.go ~233-264).

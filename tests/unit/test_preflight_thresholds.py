@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import PreflightError
 from edgeforge_ext.preflight import GB, HostFacts, evaluate, raise_if_failed
+from tests.configs import make_config
 
 
 def good_host(**over) -> HostFacts:
@@ -27,7 +27,7 @@ def by_name(checks):
 
 
 def cfg(tmp_path, env=None, flags=None):
-    return load_config(None, env=env or {}, flags=flags or {}, cwd=tmp_path)
+    return make_config(tmp_path, env, **(flags or {}))
 
 
 def test_good_host_passes_every_check(tmp_path):

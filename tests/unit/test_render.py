@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,6 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import ConfigError, RenderError, ValidationError
 from edgeforge_ext.render import (
     Rendered,
@@ -25,6 +25,7 @@ from edgeforge_ext.render import (
 from edgeforge_ext.secrets import Secret
 from edgeforge_ext.userdata import build_context
 from edgeforge_ext.yamlquote import QuoteError, yaml_quote
+from tests.configs import make_config
 
 # Everything YAML can hold: every code point except lone surrogates (not Unicode text at all).
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
@@ -37,11 +38,7 @@ TRICKY = [
 ]
 
 
-def cfg(tmp_path: Path, env: dict[str, str] | None = None, **flags: Any) -> Any:
-    base = {"build.custom_tag": "x", "workdir": str(tmp_path / "wd")}
-    base.update({k.replace("__", "."): v for k, v in flags.items()})
-    return load_config(None, env=env or {}, flags=base, cwd=tmp_path)
-
+cfg = partial(make_config, base={"build.custom_tag": "x"})
 
 def parsed(config: Any) -> dict[str, Any]:
     """Render the packaged user-data template with the config's values and parse it back."""

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import ValidationError
 from edgeforge_ext.render import render_all
 from edgeforge_ext.userdata import validate
+from tests.configs import make_config
 
 CERT_A = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\nAAAA==\n-----END CERTIFICATE-----\n"
 CERT_B = "-----BEGIN CERTIFICATE-----\nMIIBBBBB\n-----END CERTIFICATE-----\n"
 
 
-def config(tmp_path: Path, env: dict[str, str] | None = None, toml: str | None = None, **flags: Any) -> Any:
-    base = {"build.custom_tag": "x", "workdir": str(tmp_path / "wd")}
-    base.update({k.replace("__", "."): v for k, v in flags.items()})
-    path = None
-    if toml is not None:
-        path = tmp_path / "edgeforge.toml"
-        path.write_text(toml)
-    return load_config(path, env=env or {}, flags=base, cwd=tmp_path)
-
+config = partial(make_config, base={"build.custom_tag": "x"})
 
 def render(cfg: Any) -> dict[str, Any]:
     rendered = render_all(cfg, pe_version="v4.9.21", k8s_versions=None)
