@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from edgeforge_ext.plan import check_config
 from edgeforge_ext.report import Report, StepRecord, write_os_pack, write_report
 from edgeforge_ext.secrets import Redactor
 from edgeforge_ext.signals import sigterm_as_interrupt
-from edgeforge_ext.steps import STEPS, Step, engine_gate
+from edgeforge_ext.steps import STEPS, Step
 
 # The exit code of a filesystem failure (disk full, permission denied, read-only) in each step: the
 # step's own error class, with a message naming the path.
@@ -58,9 +58,11 @@ def filesystem_errors(step: str) -> Iterator[None]:
 
 
 class Pipeline:
-    def __init__(self, config: Config, options: BuildOptions | None = None) -> None:
+    def __init__(self, config: Config, options: BuildOptions | None = None,
+                 steps: Sequence[Step] = STEPS) -> None:
         options = options or BuildOptions()
         self.config = config
+        self.steps = tuple(steps)  # the real ones; tests drive the flow with their own
         self.build = Build(config, options, options.output_dir or config.output_dir, uuid.uuid4().hex[:8],
                            redactor=Redactor(config.secrets))
 
@@ -84,10 +86,8 @@ class Pipeline:
         cleanups: list[tuple[str, Callable[[Build], None]]] = []
         try:
             with sigterm_as_interrupt(), workdir_lock(self.config.workdir, wait=build.options.wait, what="build"):
-                if "preflight" in build.skip:
-                    engine_gate(build)
                 try:
-                    for step in STEPS:
+                    for step in self.steps:
                         if step.when is not None and not step.when(build):
                             continue  # not part of this build at all (boot-test without --boot-test)
                         if step.name == "registry-check" and build.options.before_earthly is not None:
@@ -120,7 +120,9 @@ class Pipeline:
         build = self.build
         record = StepRecord(step.name, "not-run")
         build.report.steps.append(record)
-        if step.name in build.skip and not step.runs_when_skipped:
+        skipped = step.name in build.skip
+        action = step.on_skip if skipped else step.run
+        if action is None:
             record.status = "skipped"
             console.note(f"skipping {step.name} (--skip {step.name})")
             return
@@ -128,8 +130,8 @@ class Pipeline:
         with console.group(step.name):
             try:
                 with filesystem_errors(step.name):
-                    outcome = step.run(build)
-                skipped = outcome == "skipped" or step.name in build.skip
+                    outcome = action(build)
+                skipped = skipped or outcome == "skipped"
                 record.status = "skipped" if skipped else "ok"
                 if skipped and step.name not in build.report.skipped:
                     build.report.skipped.append(step.name)

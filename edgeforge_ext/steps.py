@@ -23,9 +23,10 @@ class Step:
     name: str
     run: Callable[[Build], str | None]  # returns "skipped" when it decided to do nothing
     cleanup: Callable[[Build], None] | None = None  # runs after the build, whatever happened, if `run` began
-    # checkout and render still run, in a reduced form, when skipped: later steps need the checkout's
-    # facts and the user-data the ISO must hold; they just change nothing.
-    runs_when_skipped: bool = False
+    # What still runs when `--skip` names the step: the engine check instead of preflight; checkout and
+    # render in a reduced form (later steps need the checkout's facts and the user-data the ISO must
+    # hold; they just change nothing). None: nothing.
+    on_skip: Callable[[Build], str | None] | None = None
     # Whether the step belongs to this build at all (an optional step, e.g. boot-test); None: always.
     when: Callable[[Build], bool] | None = None
 
@@ -261,9 +262,9 @@ def push(build: Build) -> str | None:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("preflight", preflight),
-    Step("checkout", checkout, runs_when_skipped=True),
-    Step("render", render, cleanup=remove_user_data, runs_when_skipped=True),
+    Step("preflight", preflight, on_skip=lambda build: engine_gate(build)),
+    Step("checkout", checkout, on_skip=lambda build: checkout(build)),
+    Step("render", render, cleanup=remove_user_data, on_skip=lambda build: render(build)),
     Step("validate", validate),
     Step("registry-check", registry_check),
     Step("earthly", earthly),
