@@ -67,14 +67,16 @@ def test_every_step_runs_in_order_and_cleanups_unwind_in_reverse(tmp_path):
 
 def test_skip_records_the_step_and_runs_only_what_must_still_run(tmp_path):
     r = Recorder()
-    steps = [Step("a", r.step("a")), Step("b", r.step("b"), on_skip=r.step("b reduced")), Step("c", r.step("c"))]
-    Pipeline(_config(tmp_path, build__skip=["a", "b"]), BuildOptions(), steps).run()
-    assert r.calls == ["b reduced", "c"]
+    steps = [Step("validate", r.step("validate")), Step("render", r.step("render"), on_skip=r.step("render reduced")),
+             Step("collect", r.step("collect"))]
+    Pipeline(_config(tmp_path, build__skip=["validate", "render"]), BuildOptions(), steps).run()
+    assert r.calls == ["render reduced", "collect"]
     statuses = [(s["name"], s["status"]) for s in _report(tmp_path)["steps"]]
-    assert statuses == [("a", "skipped"), ("b", "skipped"), ("c", "ok"), ("report", "ok")]
-    steps[2] = Step("c", r.step("c", outcome="skipped"))  # a step may decide to do nothing
+    assert statuses == [("validate", "skipped"), ("render", "skipped"), ("collect", "ok"), ("report", "ok")]
+    assert _report(tmp_path)["skipped"] == ["validate", "render"]
+    steps[2] = Step("collect", r.step("collect", outcome="skipped"))  # a step may decide to do nothing
     Pipeline(_config(tmp_path), BuildOptions(), steps).run()
-    assert ("c", "skipped") in [(s["name"], s["status"]) for s in _report(tmp_path)["steps"]]
+    assert ("collect", "skipped") in [(s["name"], s["status"]) for s in _report(tmp_path)["steps"]]
 
 
 def test_a_failure_stops_later_steps_unwinds_what_started_and_reports_failed(tmp_path):
