@@ -73,7 +73,7 @@ def main() -> int:
         user_data = base / "user-data"
         user_data.write_bytes(USER_DATA)
 
-        from edgeforge_ext.isoinspect import Expected, inspect_iso
+        from edgeforge_ext.iso.inspect import Expected, inspect_iso
 
         expected = Expected(hashlib.sha256(USER_DATA).hexdigest())
         inspect_iso(iso, expected)  # warm the imports; the page cache is warm from writing the ISO

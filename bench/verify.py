@@ -29,10 +29,10 @@ USER, PASSWORD = "bench", "bench-Pa55word"  # a throwaway test password, fine in
 
 def _per_reference_heads(host: str, refs: list[str]) -> float:
     """The library path without tag listing: what verify costs for refs spread over many repositories."""
-    from edgeforge_ext.images import RewriteRules, parse_ref
-    from edgeforge_ext.registry import Clients, Credentials
+    from edgeforge_ext.registry.client import Clients, Credentials
+    from edgeforge_ext.registry.images import RewriteRules, parse_ref
+    from edgeforge_ext.registry.transfer import verify_images
     from edgeforge_ext.secrets import Secret
-    from edgeforge_ext.transfer import verify_images
 
     rewrites = [RewriteRules.make().rewrite(parse_ref(r)) for r in refs]
     with Clients(lambda _host: Credentials(USER, Secret(PASSWORD))) as clients:

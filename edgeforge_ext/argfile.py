@@ -29,9 +29,9 @@ from edgeforge_ext.secrets import MIN_MASKED_LENGTH, quoted, url_secrets
 from edgeforge_ext.settings import ARCHES, K8S_DISTRIBUTIONS, OS_DISTRIBUTIONS
 
 if TYPE_CHECKING:
+    from edgeforge_ext.canvos.contract import BuildContract
+    from edgeforge_ext.canvos.earthfile import Earthfile
     from edgeforge_ext.config import Config
-    from edgeforge_ext.contract import BuildContract
-    from edgeforge_ext.earthfile import Earthfile
     from edgeforge_ext.secrets import Secret
 
 _BARE = re.compile(r"[A-Za-z0-9_./:,@%+=-]*")
@@ -229,7 +229,7 @@ def _ubuntu_pro(config: Config, contract: BuildContract | None, values: dict[str
                 problems: list[str]) -> None:
     """The Ubuntu Pro token as the checked-out tag takes it: v4.10+ `UBUNTU_PRO_ATTACH=true` and an
     Earthly secret (earthly.sh `--secret UBUNTU_PRO_KEY`), earlier tags a build arg."""
-    from edgeforge_ext.contract import PRO_BUILD_ARG, PRO_KEY, PRO_SECRET
+    from edgeforge_ext.canvos.contract import PRO_BUILD_ARG, PRO_KEY, PRO_SECRET
 
     if config.ubuntu_pro_key is None:
         return

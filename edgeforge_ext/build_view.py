@@ -5,18 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgeforge_ext.build.plan import Plan
+from edgeforge_ext.build.report import OS_PACK_NAME, REPORT_NAME, Report
 from edgeforge_ext.config import Config
-from edgeforge_ext.plan import Plan
-from edgeforge_ext.report import OS_PACK_NAME, REPORT_NAME, Report
 
 
 def checked_plan(config: Config) -> Plan:
     """The plan, after every check `build` runs before Earthly (same errors, same exit codes): the
     build contract of the checkout, the .arg and user-data rendered in memory, the checkout's own
     inputs (UKI keys) when the plan reads the work directory's checkout."""
-    from edgeforge_ext import console, sources
-    from edgeforge_ext.plan import make_plan
-    from edgeforge_ext.prebuild import check_tree, render_in_memory
+    from edgeforge_ext import console
+    from edgeforge_ext.build.plan import make_plan
+    from edgeforge_ext.build.prebuild import check_tree, render_in_memory
+    from edgeforge_ext.canvos import sources
 
     facts, checkout = sources.look(config)
     assert facts is not None  # look() clones when the work directory has no checkout at the ref
@@ -30,15 +31,15 @@ def checked_plan(config: Config) -> Plan:
 
 
 def plan_json(plan: Plan, config: Config) -> dict[str, Any]:
-    from edgeforge_ext.earthly_inputs import describe
-    from edgeforge_ext.plan import plan_as_json
+    from edgeforge_ext.build.earthly_inputs import describe
+    from edgeforge_ext.build.plan import plan_as_json
 
     return plan_as_json(plan, earthly_commands(plan, config), describe(config, plan))
 
 
 def earthly_commands(plan: Plan, config: Config) -> list[list[str]]:
     """The Earthly command lines the build will run (no secret in them: files hold those)."""
-    from edgeforge_ext.earthly_inputs import plan_inputs
+    from edgeforge_ext.build.earthly_inputs import plan_inputs
 
     inputs = plan_inputs(config, plan)
     return [inputs.command(run) for run in plan.runs]
@@ -46,7 +47,7 @@ def earthly_commands(plan: Plan, config: Config) -> list[list[str]]:
 
 def print_plan(plan: Plan, config: Config) -> None:
     from edgeforge_ext import console
-    from edgeforge_ext.earthly_inputs import describe
+    from edgeforge_ext.build.earthly_inputs import describe
 
     src = plan.source
     inputs = describe(config, plan)
@@ -148,7 +149,7 @@ def print_summary(report: Report, output_dir: Path) -> None:
             console.info(f"  pushed {p.ref}@{p.digest}")
         for ref in image.unpushed:
             console.info(f"  NOT pushed {ref}")
-    from edgeforge_ext.os_pack import system_values
+    from edgeforge_ext.build.os_pack import system_values
 
     system = system_values(report.os_pack)
     if system:

@@ -137,8 +137,8 @@ def resolve(config: Config, *, discard_changes: bool = False, facts: Any = None)
 
     Starts no container and writes nothing but the checkout itself (the caller holds the workdir
     lock). `facts` reuses a checkout already made in this run (variants share one)."""
-    from edgeforge_ext import sources
-    from edgeforge_ext.plan import make_plan
+    from edgeforge_ext.build.plan import make_plan
+    from edgeforge_ext.canvos import sources
     from edgeforge_ext.render import render_all
 
     if facts is None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgeforge_ext.isoinspect import Inspection
-from edgeforge_ext.qemuboot import FIRMWARE_NAMES, BootReport
+from edgeforge_ext.iso.boot import FIRMWARE_NAMES, BootReport
+from edgeforge_ext.iso.inspect import Inspection
 
 _STATUS = {"ok": "[green]ok[/green]", "warning": "[yellow]warning[/yellow]", "failed": "[bold red]FAILED[/bold red]"}
 

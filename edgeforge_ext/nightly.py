@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext import console, edgeforge_lock, outputs
-from edgeforge_ext.build_state import Build, BuildOptions
+from edgeforge_ext.build.pipeline import Pipeline
+from edgeforge_ext.build.plan import check_config
+from edgeforge_ext.build.report import Report, read_report
+from edgeforge_ext.build.state import Build, BuildOptions
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import EdgeforgeError, Interrupted, UsageError
 from edgeforge_ext.fsutil import atomic_write, ensure_dir, sha256_file
-from edgeforge_ext.pipeline import Pipeline
-from edgeforge_ext.plan import check_config
-from edgeforge_ext.report import Report, read_report
 from edgeforge_ext.secrets import scrub
 
 SUMMARY_NAME = "edgeforge-summary.json"

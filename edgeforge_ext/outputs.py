@@ -134,7 +134,7 @@ def prune(root: Path, keep_last: int, in_use: tuple[Path, ...] = ()) -> list[Pat
 def last_report_dir(output_dir: Path, variant: str | None) -> Path:
     """Where the last build's report is: the output dir itself (plain builds), else the newest dated
     directory of the variant that holds a report (it may be a failed push, which `latest` skips)."""
-    from edgeforge_ext.report import REPORT_NAME
+    from edgeforge_ext.build.report import REPORT_NAME
 
     if (output_dir / REPORT_NAME).exists():
         return output_dir

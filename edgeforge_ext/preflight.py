@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeforge_ext.build.plan import PRIVILEGED_WAYS_OUT
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import PreflightError
-from edgeforge_ext.plan import PRIVILEGED_WAYS_OUT
 
 GB = 1024**3
 
@@ -100,7 +100,7 @@ def probe_host(config: Config) -> HostFacts:
 
 
 def _probe_boot_test(facts: HostFacts) -> None:
-    from edgeforge_ext.qemuhost import boot_host
+    from edgeforge_ext.iso.qemuhost import boot_host
 
     host = boot_host()
     if host.usable:
@@ -178,7 +178,7 @@ def _probe_docker(facts: HostFacts, config: Config) -> None:
             facts.privileged_detail = ("not probed: Earthly runs unprivileged (remote BuildKit or "
                                        "earthly.privileged=false)")
             return
-        from edgeforge_ext.earthly_inputs import configured_image
+        from edgeforge_ext.build.earthly_inputs import configured_image
 
         earthly_image = configured_image(config)
         image = _probe_image(client, earthly_image)
@@ -321,7 +321,7 @@ def _privileged(facts: HostFacts, needed: bool) -> Check:
 
 def _boot_test(facts: HostFacts) -> Check:
     """Not required: only `build --boot-test` and `iso boot` need QEMU."""
-    from edgeforge_ext.qemuhost import INSTALL_HINT
+    from edgeforge_ext.iso.qemuhost import INSTALL_HINT
 
     if facts.boot_test is None:
         return Check("boot_test", False, False, f"no ISO boot test here: {facts.boot_test_why or 'not probed'}",

@@ -22,8 +22,8 @@ from edgeforge_ext.yamlquote import QuoteError, yaml_quote
 if TYPE_CHECKING:
     import jinja2
 
+    from edgeforge_ext.canvos.contract import BuildContract
     from edgeforge_ext.config import Config
-    from edgeforge_ext.contract import BuildContract
 
 USER_DATA_TEMPLATE = "user-data.j2"
 ARG_TEMPLATE = "arg.j2"

@@ -76,7 +76,7 @@ def build(
         _show_plans(config, nightly, as_json)
         return
     from edgeforge_ext import console
-    from edgeforge_ext.build_state import BuildOptions
+    from edgeforge_ext.build.state import BuildOptions
     from edgeforge_ext.build_view import ConsoleReporter
     from edgeforge_ext.progress import BuildProgress
 
@@ -158,7 +158,7 @@ def push(
     from the configuration: give the same registry settings as the build (edgeforge.toml, or --registry,
     --registry-username and the password)."""
     from edgeforge_ext import console
-    from edgeforge_ext.publish import push_again
+    from edgeforge_ext.build.publish import push_again
 
     config = load(ctx, flags, password_stdin=password_stdin)
     report, _where = push_again(config.with_variant(variant) if variant else config)
@@ -184,8 +184,8 @@ def clean(
     config = load(ctx, {})
     client = engine.client()
     try:
-        from edgeforge_ext.earthly import CACHE_VOLUME, cache_volume
-        from edgeforge_ext.earthly_inputs import configured_image
+        from edgeforge_ext.build.earthly import CACHE_VOLUME, cache_volume
+        from edgeforge_ext.build.earthly_inputs import configured_image
 
         summary = engine.remove_managed(
             client,
@@ -212,7 +212,8 @@ def clean(
 
 def _remove_staging(config: Any) -> list[str]:
     """Half-made clones a killed checkout left beside CanvOS/ (only when no run holds the work directory)."""
-    from edgeforge_ext import canvos, console
+    from edgeforge_ext import console
+    from edgeforge_ext.canvos import repo as canvos
     from edgeforge_ext.errors import UsageError
     from edgeforge_ext.workdir_lock import workdir_lock
 

@@ -9,7 +9,7 @@ import typer
 from edgeforge_ext.cli.common import BUILD_FLAGS, load, wants_json, with_flags
 
 if TYPE_CHECKING:
-    from edgeforge_ext.canvos import CanvosFacts
+    from edgeforge_ext.canvos.repo import CanvosFacts
 
 CHECKOUT_FLAGS = tuple(s for s in BUILD_FLAGS if s.key in ("canvos.url", "canvos.ref"))
 
@@ -30,7 +30,7 @@ def checkout(
 
     Local edits are kept on the same ref and refused (exit 4) on another ref unless --discard-changes.
     """
-    from edgeforge_ext import sources
+    from edgeforge_ext.canvos import sources
     from edgeforge_ext.workdir_lock import workdir_lock
 
     config = load(ctx, flags)

@@ -11,8 +11,8 @@ from edgeforge_ext.cli.common import BUILD_FLAGS, load, wants_json, with_flags
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config
-    from edgeforge_ext.images import Rewrite
-    from edgeforge_ext.registry import Clients
+    from edgeforge_ext.registry.client import Clients
+    from edgeforge_ext.registry.images import Rewrite
 
 images_app = typer.Typer(help="Where an Edge host pulls each image from; is it there; copy it there.",
                          no_args_is_help=True)
@@ -33,7 +33,7 @@ def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | 
               from_plan: bool) -> list[Rewrite]:
     from edgeforge_ext import console
     from edgeforge_ext.errors import UsageError
-    from edgeforge_ext.images import (
+    from edgeforge_ext.registry.images import (
         dedupe,
         images_from_list,
         images_from_profile,
@@ -50,7 +50,7 @@ def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | 
             console.warn(f"{path}: no image references found (image: values or pack.content.images)")
         found.extend(from_profile)
     if from_plan:
-        from edgeforge_ext.sources import planned_provider_images
+        from edgeforge_ext.canvos.sources import planned_provider_images
 
         found.extend(images_from_refs(planned_provider_images(config), "the build plan"))
     if not (images or profiles or from_plan):
@@ -67,7 +67,7 @@ def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | 
 
 
 def _clients(config: Config) -> Clients:
-    from edgeforge_ext.registry import Clients, credentials_for
+    from edgeforge_ext.registry.client import Clients, credentials_for
 
     return Clients(lambda host: credentials_for(config, host))
 
@@ -132,7 +132,7 @@ def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     [[registry.registries]] hosts; other registries are asked anonymously."""
     from edgeforge_ext import console
     from edgeforge_ext.errors import RegistryError
-    from edgeforge_ext.transfer import verify_images
+    from edgeforge_ext.registry.transfer import verify_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
     rewrites = _rewrites(config, images, profile, from_plan)
@@ -168,7 +168,7 @@ def mirror(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     """
     from edgeforge_ext import console
     from edgeforge_ext.errors import RegistryError
-    from edgeforge_ext.transfer import mirror_images
+    from edgeforge_ext.registry.transfer import mirror_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
     rewrites = _rewrites(config, images, profile, from_plan)
@@ -208,7 +208,7 @@ def patch(
 
     from edgeforge_ext import console
     from edgeforge_ext.errors import UsageError, ValidationError
-    from edgeforge_ext.profile import patch_values
+    from edgeforge_ext.registry.profile import patch_values
 
     try:
         text = file.read_text(encoding="utf-8")

@@ -47,15 +47,15 @@ def inspect(
     image, the hybrid MBR/GPT a USB stick needs, the live volume label, user-data and the overlay files.
     Exit 8 naming each failed check."""
     from edgeforge_ext import console
+    from edgeforge_ext.build.report import REPORT_NAME
     from edgeforge_ext.errors import EdgeforgeError, UsageError
-    from edgeforge_ext.iso_view import print_inspection
-    from edgeforge_ext.isoinspect import (
+    from edgeforge_ext.iso.inspect import (
         expected_from_files,
         expected_from_report,
         inspect_iso,
         raise_if_failed,
     )
-    from edgeforge_ext.report import REPORT_NAME
+    from edgeforge_ext.iso_view import print_inspection
 
     if arch not in (None, "amd64", "arm64"):
         raise UsageError("--arch takes amd64 or arm64")
@@ -117,10 +117,10 @@ def boot(
     captured to a log. Passes when the console shows the markers of a successful boot within --timeout
     per firmware; exit 8 with the last 50 console lines naming the firmware that failed."""
     from edgeforge_ext import console
-    from edgeforge_ext.bootmarkers import DEFAULT_MARKERS, expect_markers
     from edgeforge_ext.errors import EdgeforgeError, UsageError
+    from edgeforge_ext.iso.boot import FIRMWARES, BootOptions, boot_iso, raise_if_failed
+    from edgeforge_ext.iso.markers import DEFAULT_MARKERS, expect_markers
     from edgeforge_ext.iso_view import print_boot
-    from edgeforge_ext.qemuboot import FIRMWARES, BootOptions, boot_iso, raise_if_failed
 
     try:
         markers = expect_markers(expect) if expect else DEFAULT_MARKERS

@@ -29,7 +29,7 @@ def preflight(
     from edgeforge_ext.preflight_view import print_checks
 
     config = load(ctx, flags)
-    from edgeforge_ext.plan import check_earthly_mode
+    from edgeforge_ext.build.plan import check_earthly_mode
 
     check_earthly_mode(config)  # earthly.privileged = false without a BuildKit host cannot build (exit 6)
     checks = run_preflight(config, provider_images=max(1, len(config.build.k8s_versions)))

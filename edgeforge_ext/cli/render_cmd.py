@@ -33,7 +33,7 @@ def render(
     k8s_versions: dict[str, list[str]] | None = None
     contract = None
     if config.checkout_dir.is_dir():
-        from edgeforge_ext import sources
+        from edgeforge_ext.canvos import sources
 
         facts = sources.local(config, any_ref=True)  # render writes into it: its own commit counts
         if facts is not None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from edgeforge_ext import secrets
+from edgeforge_ext.build.report import Report
 from edgeforge_ext.cli import run
 from edgeforge_ext.nightly import BuildResult
-from edgeforge_ext.report import Report
 from edgeforge_ext.secrets import Redactor
 
 PASSWORD = "Xq9-SECRET-pw"
@@ -97,7 +97,7 @@ def test_an_unexpected_error_with_credentials_in_its_text_is_scrubbed(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"GET https://someone:{TOKEN}@registry.invalid/v2/ failed with {PASSWORD}")
 
-    monkeypatch.setattr("edgeforge_ext.canvos.checkout", boom)
+    monkeypatch.setattr("edgeforge_ext.canvos.repo.checkout", boom)
     for debug in ([], ["--debug"]):
         code = run([*debug, "--workdir", str(tmp_path / "w"), "checkout", "--canvos-url",
                     "https://git.example.invalid/CanvOS.git"])

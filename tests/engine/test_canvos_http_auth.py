@@ -125,7 +125,7 @@ def test_token_in_the_url_stays_out_of_argv_environment_disk_and_output(private_
     assert TOKEN not in captured.out + captured.err
     # Again on an existing checkout (the update path), and `plan`'s ls-remote.
     assert run(["--workdir", str(workdir), "checkout", "--canvos-url", url, "--ref", "v4.10.0"]) == 0
-    from edgeforge_ext.canvos import resolve_remote
+    from edgeforge_ext.canvos.repo import resolve_remote
 
     assert resolve_remote(url, "v4.9.38")[0] == "v4.9.38"
     assert TOKEN not in argv_log.read_text()

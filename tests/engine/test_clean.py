@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from edgeforge_ext.build.earthly import cache_volume
 from edgeforge_ext.cli import run
-from edgeforge_ext.earthly import cache_volume
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from edgeforge_ext.earthly import EarthlyResult, earthly_command, earthly_spec, run_earthly
+from edgeforge_ext.build.earthly import EarthlyResult, earthly_command, earthly_spec, run_earthly
 from edgeforge_ext.engine import WORKDIR_LABEL, ContainerSpec
 from edgeforge_ext.errors import EngineError
-from edgeforge_ext.iso import verify_iso
+from edgeforge_ext.iso.verify import verify_iso
 from edgeforge_ext.secrets import MASK, Redactor, Secret
 from tests.standin import STANDIN_BUILDKIT_HOST
 

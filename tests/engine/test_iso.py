@@ -12,7 +12,7 @@ import pycdlib
 import pytest
 
 from edgeforge_ext.errors import ArtifactError
-from edgeforge_ext.iso import verify_iso
+from edgeforge_ext.iso.verify import verify_iso
 from tests.conftest import require
 
 USER_DATA = b"#cloud-config\nstylus:\n  site:\n    paletteEndpoint: api.spectrocloud.com\n"

@@ -10,9 +10,9 @@ from typing import Any
 
 import requests
 
+from edgeforge_ext.build.publish import push_images
+from edgeforge_ext.build.report import ImageRecord, Report
 from edgeforge_ext.config import load_config
-from edgeforge_ext.publish import push_images
-from edgeforge_ext.report import ImageRecord, Report
 
 
 def _image(docker_client: Any, content: bytes, tag: str) -> str:

@@ -8,16 +8,16 @@ import pytest
 import requests
 
 from edgeforge_ext.errors import RegistryError
-from edgeforge_ext.images import parse_ref
-from edgeforge_ext.registry import (
+from edgeforge_ext.registry.client import (
     Clients,
     Credentials,
     check_credentials,
     manifest_digest,
     registry_host,
 )
+from edgeforge_ext.registry.images import parse_ref
+from edgeforge_ext.registry.transfer import copy_image
 from edgeforge_ext.secrets import Secret
-from edgeforge_ext.transfer import copy_image
 from tests.engine.registry_push import MANIFEST, push_tiny_image, push_tiny_index
 
 pytestmark = pytest.mark.engine
@@ -71,7 +71,7 @@ def _closed_port() -> int:
 
 def test_unreachable_registry_is_retried_then_named():
     host = f"127.0.0.1:{_closed_port()}"
-    from edgeforge_ext.registry import RegistryClient
+    from edgeforge_ext.registry.client import RegistryClient
 
     client = RegistryClient(host, attempts=3, backoff=0.01)
     with pytest.raises(RegistryError) as err:
@@ -128,8 +128,8 @@ def test_copy_within_one_registry_mounts_blobs(registry):
 
 
 def test_verify_many_tags_of_one_repository_by_listing_and_by_head(registry):
-    from edgeforge_ext.images import RewriteRules
-    from edgeforge_ext.transfer import verify_images
+    from edgeforge_ext.registry.images import RewriteRules
+    from edgeforge_ext.registry.transfer import verify_images
 
     push_tiny_image(registry.url, "prov/edge", ["k3s-1.29", "k3s-1.30", "k3s-1.31"], auth=registry.auth)
     refs = [f"{registry.host}/prov/edge:{t}" for t in ("k3s-1.29", "k3s-1.28", "k3s-1.30", "k3s-1.31",

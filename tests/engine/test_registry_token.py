@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from edgeforge_ext.errors import RegistryError
-from edgeforge_ext.images import parse_ref
-from edgeforge_ext.registry import IMAGE_TYPES, INDEX_TYPES, Credentials, RegistryClient
+from edgeforge_ext.registry.client import IMAGE_TYPES, INDEX_TYPES, Credentials, RegistryClient
+from edgeforge_ext.registry.images import parse_ref
 from edgeforge_ext.secrets import Secret
 
 USER, PASSWORD = "robot", "t0ken-Pa55!"

@@ -15,7 +15,7 @@ import requests
 
 from edgeforge_ext import engine
 from edgeforge_ext.cli import run
-from edgeforge_ext.registry import check_credentials
+from edgeforge_ext.registry.client import check_credentials
 from edgeforge_ext.secrets import Secret
 from tests.engine.registry_push import push_tiny_image
 

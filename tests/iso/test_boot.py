@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgeforge_ext.cli import run
-from edgeforge_ext.qemuhost import find_ovmf
+from edgeforge_ext.iso.qemuhost import find_ovmf
 from tests.bootable_iso import USER_DATA
 from tests.conftest import require
 from tests.iso_fixtures import BootIsos

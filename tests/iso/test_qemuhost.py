@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from edgeforge_ext.qemuhost import boot_host, probe, probe_sector
+from edgeforge_ext.iso.qemuhost import boot_host, probe, probe_sector
 from tests.conftest import require
 
 

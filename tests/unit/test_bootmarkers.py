@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeforge_ext.bootmarkers import DEFAULT_MARKERS, TAIL_LINES, ConsoleWatcher, expect_markers
+from edgeforge_ext.iso.markers import DEFAULT_MARKERS, TAIL_LINES, ConsoleWatcher, expect_markers
 
 
 def test_markers_through_escape_sequences_split_across_reads() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge_ext import canvos
+from edgeforge_ext.canvos import repo as canvos
 from edgeforge_ext.errors import CheckoutError
 from edgeforge_ext.secrets import scrub_url
 from tests.canvos_fixture import K8S_VERSIONS, K8S_VERSIONS_OLD, TARGETS, CanvosRepo, git
@@ -354,6 +354,6 @@ def test_resolve_remote_has_no_local_side_effects(tmp_path: Path, canvos_repo: C
 
 
 def test_git_is_imported_lazily() -> None:
-    code = "import sys, edgeforge_ext.canvos, edgeforge_ext.cli; print('git' in sys.modules)"
+    code = "import sys, edgeforge_ext.canvos.repo, edgeforge_ext.cli; print('git' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -4,9 +4,9 @@ the shape of the real files at each tag (named in each snippet's comment)."""
 
 from __future__ import annotations
 
-from edgeforge_ext.contract import PRO_BUILD_ARG, PRO_SECRET, applying_host_steps, read_contract, template_keys
-from edgeforge_ext.earthfile import copy_sources, parse_earthfile
-from edgeforge_ext.earthly_script import CERTS_DIR, NO_CERTS, PROXY_CERT_PATH, parse_earthly_script
+from edgeforge_ext.canvos.contract import PRO_BUILD_ARG, PRO_SECRET, applying_host_steps, read_contract, template_keys
+from edgeforge_ext.canvos.earthfile import copy_sources, parse_earthfile
+from edgeforge_ext.canvos.earthly_script import CERTS_DIR, NO_CERTS, PROXY_CERT_PATH, parse_earthly_script
 
 # Shape of CanvOS v4.9.38's Earthfile head (~lines 1-125): ARGs with and without defaults, BASE_IMAGE only
 # as a default inside IF, a LET switch, a function (BASE_ALPINE), trailing comments.

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeforge_ext.build.plan import EARTHLY_TARGETS, Source, make_plan
+from edgeforge_ext.canvos.contract import PRO_SECRET, read_contract
 from edgeforge_ext.config import load_config
-from edgeforge_ext.contract import PRO_SECRET, read_contract
-from edgeforge_ext.plan import EARTHLY_TARGETS, Source, make_plan
 from edgeforge_ext.render import render_all
 
 SAMPLE = Path(__file__).resolve().parents[2] / "Earthfile.sample"

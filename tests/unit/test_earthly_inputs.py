@@ -7,8 +7,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from edgeforge_ext.earthly_inputs import earthly_inputs, plan_inputs
-from edgeforge_ext.plan import make_plan
+from edgeforge_ext.build.earthly_inputs import earthly_inputs, plan_inputs
+from edgeforge_ext.build.plan import make_plan
 from tests.unit.test_contract import EARTHFILE_V49, EARTHFILE_V410
 from tests.unit.test_plan_contract import cfg, source
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge_ext.earthly import cache_volume, earthly_command, earthly_spec
+from edgeforge_ext.build.earthly import cache_volume, earthly_command, earthly_spec
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL, ContainerSpec
 from edgeforge_ext.errors import UsageError
 from edgeforge_ext.secrets import Redactor, Secret
@@ -147,7 +147,7 @@ def test_remote_buildkit_without_certificates_turns_client_tls_off(tmp_path: Pat
 
 
 def test_remote_buildkit_with_mtls_mounts_the_files_where_earthly_looks(tmp_path: Path):
-    from edgeforge_ext.earthly import BuildkitTls
+    from edgeforge_ext.build.earthly import BuildkitTls
 
     files = {n: tmp_path / f"{n}.pem" for n in ("ca", "cert", "key")}
     for path in files.values():
@@ -161,7 +161,7 @@ def test_remote_buildkit_with_mtls_mounts_the_files_where_earthly_looks(tmp_path
 
 
 def test_the_users_docker_config_is_mounted_read_only(tmp_path: Path):
-    from edgeforge_ext.earthly import docker_config_file
+    from edgeforge_ext.build.earthly import docker_config_file
 
     home = tmp_path / "home"
     assert docker_config_file({}, home=home) is None

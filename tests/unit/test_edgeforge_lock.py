@@ -8,10 +8,10 @@ import logging
 import pytest
 
 from edgeforge_ext import edgeforge_lock
+from edgeforge_ext.build.plan import Source, make_plan
 from edgeforge_ext.cli import run
 from edgeforge_ext.config import load_config
 from edgeforge_ext.errors import ConfigError, UsageError, ValidationError
-from edgeforge_ext.plan import Source, make_plan
 from edgeforge_ext.render import render_all
 from tests.configs import make_config
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge_ext.fatimage import FatError, FatImage
+from edgeforge_ext.iso.fat import FatError, FatImage
 from tests.conftest import require
 
 OFFSET = 3 * 2048  # as inside an ISO

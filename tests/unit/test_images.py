@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgeforge_ext.errors import ValidationError
-from edgeforge_ext.images import (
+from edgeforge_ext.registry.images import (
     RewriteRules,
     dedupe,
     images_from_list,
@@ -238,7 +238,7 @@ def test_profile_malformed_json_names_the_line(tmp_path):
 
 
 def test_profile_values_with_bare_palette_macros_still_parse(tmp_path):
-    from edgeforge_ext.images import images_from_profile
+    from edgeforge_ext.registry.images import images_from_profile
 
     values = ("cluster:\n  name: {{ .spectro.system.cluster.name }}\n  hosts:\n    - {{ .spectro.x }}\n"
               "charts:\n  app:\n    image: ghcr.io/acme/app:1.2\n    tag: {{ .spectro.v }}\n")
@@ -249,7 +249,7 @@ def test_profile_values_with_bare_palette_macros_still_parse(tmp_path):
 
 def test_a_long_malformed_line_is_echoed_cut_to_200_characters():
     from edgeforge_ext.errors import ValidationError
-    from edgeforge_ext.images import parse_ref
+    from edgeforge_ext.registry.images import parse_ref
 
     with pytest.raises(ValidationError) as e:
         parse_ref("quay.io/" + "A" * 5000 + ":1", "images.txt:3")

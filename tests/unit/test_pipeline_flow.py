@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from edgeforge_ext.build_state import Build, BuildOptions
+from edgeforge_ext.build.pipeline import Pipeline
+from edgeforge_ext.build.state import Build, BuildOptions
+from edgeforge_ext.build.steps import STEPS, Step
 from edgeforge_ext.errors import ArtifactError, BuildFailed, EdgeforgeError, Interrupted
-from edgeforge_ext.pipeline import Pipeline
 from edgeforge_ext.settings import STEPS as STEP_NAMES
-from edgeforge_ext.steps import STEPS, Step
 from tests.configs import make_config
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from edgeforge_ext.build.plan import Source, make_plan
 from edgeforge_ext.errors import UsageError, ValidationError
-from edgeforge_ext.plan import Source, make_plan
 from tests.configs import make_config
 
 K8S = {"k3s": ["1.29.14", "1.30.10", "1.31.6", "1.32.3"], "rke2": ["1.30.4"]}

@@ -8,9 +8,9 @@ from functools import partial
 
 import pytest
 
-from edgeforge_ext.contract import read_contract
+from edgeforge_ext.build.plan import Source, make_plan
+from edgeforge_ext.canvos.contract import read_contract
 from edgeforge_ext.errors import EngineError, UsageError, ValidationError
-from edgeforge_ext.plan import Source, make_plan
 from edgeforge_ext.render import render_all
 from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
 from tests.configs import make_config

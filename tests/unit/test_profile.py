@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from edgeforge_ext.errors import ValidationError
-from edgeforge_ext.profile import K3S_RKE2, KUBEADM, patch_values
+from edgeforge_ext.registry.profile import K3S_RKE2, KUBEADM, patch_values
 
 PXKE = """\
 # Kubernetes layer (PXK-E) -- pasted from Palette

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeforge_ext.contract import BuildContract, read_contract
+from edgeforge_ext.canvos.contract import BuildContract, read_contract
 from edgeforge_ext.errors import CheckoutError
 from edgeforge_ext.secrets import quoted, scrub_url, scrub_url_secrets, url_credentials
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from edgeforge_ext.errors import RegistryError
-from edgeforge_ext.images import ImageRef, Rewrite
-from edgeforge_ext.registry import FOREIGN, INDEX_TYPES, Clients, RegistryClient
+from edgeforge_ext.registry.client import FOREIGN, INDEX_TYPES, Clients, RegistryClient
+from edgeforge_ext.registry.images import ImageRef, Rewrite
 
 # --- copy ----------------------------------------------------------------------------------------
 

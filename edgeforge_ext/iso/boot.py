@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeforge_ext.bootmarkers import DEFAULT_MARKERS, ConsoleWatcher, Marker
 from edgeforge_ext.errors import ArtifactError, PreflightError, UsageError
-from edgeforge_ext.qemuhost import INSTALL_HINT, BootHost, _drive_path, boot_host
+from edgeforge_ext.iso.markers import DEFAULT_MARKERS, ConsoleWatcher, Marker
+from edgeforge_ext.iso.qemuhost import INSTALL_HINT, BootHost, _drive_path, boot_host
 
 FIRMWARES = ("bios", "uefi")
 FIRMWARE_NAMES = {"bios": "BIOS (SeaBIOS)", "uefi": "UEFI (OVMF)"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import UsageError, ValidationError
-from edgeforge_ext.plan import Plan
+from edgeforge_ext.build.plan import Plan
 from edgeforge_ext.render import Rendered, render_all
 
 
@@ -42,7 +42,7 @@ def check_tree(config: Config, plan: Plan, checkout: Path) -> list[str]:
 
 
 def contract_target() -> str:
-    from edgeforge_ext.contract import UKI_ISO_TARGET
+    from edgeforge_ext.canvos.contract import UKI_ISO_TARGET
 
     return f"+{UKI_ISO_TARGET}"
 
@@ -59,7 +59,7 @@ def install_ca_certs(config: Config, plan: Plan, checkout: Path) -> list[Path]:
     """Put build.ca_certs where the checked-out tag's build reads extra CAs (its earthly.sh says how):
     `certs/edgeforge-<name>` (CanvOS v4.5+), or `sc.crt` with PROXY_CERT_PATH (v4.4.x). Files of an
     earlier build that are no longer configured are removed; the user's own certs/ files are not touched."""
-    from edgeforge_ext.contract import CERTS_DIR, PROXY_CERT_PATH
+    from edgeforge_ext.canvos.contract import CERTS_DIR, PROXY_CERT_PATH
     from edgeforge_ext.fsutil import atomic_write
 
     files = ca_cert_files(config)

@@ -10,7 +10,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 
-from edgeforge_ext.fatimage import Reader
+from edgeforge_ext.iso.fat import Reader
 
 SECTOR = 512
 ESP_GUID = uuid.UUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config
-    from edgeforge_ext.plan import Plan
+    from edgeforge_ext.build.plan import Plan
     from edgeforge_ext.preflight import Check
-    from edgeforge_ext.report import Report
+    from edgeforge_ext.build.report import Report
 
 
 class Reporter(Protocol):

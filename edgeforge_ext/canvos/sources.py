@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeforge_ext.build.plan import Source
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import UsageError
-from edgeforge_ext.plan import Source
 
 if TYPE_CHECKING:
-    from edgeforge_ext.canvos import CanvosFacts
+    from edgeforge_ext.canvos.repo import CanvosFacts
 
 
 def to_source(facts: CanvosFacts) -> Source:
@@ -32,7 +32,7 @@ def to_source(facts: CanvosFacts) -> Source:
 def fetch(config: Config, *, discard_changes: bool = False, honour_skip: bool = True) -> CanvosFacts:
     """Clone or update the work directory's checkout to `canvos.ref` (a build's `--skip checkout`: use it
     as it is; the `checkout` command itself always fetches)."""
-    from edgeforge_ext import canvos
+    from edgeforge_ext.canvos import repo as canvos
 
     path = config.checkout_dir
     if honour_skip and "checkout" in config.build.skip:
@@ -45,7 +45,7 @@ def fetch(config: Config, *, discard_changes: bool = False, honour_skip: bool = 
 def local(config: Config, *, any_ref: bool = False) -> CanvosFacts | None:
     """The work directory's checkout (no network): when it is at `canvos.ref`, or with `any_ref` at
     whatever it holds (render writes into it, so its commit is the one that counts)."""
-    from edgeforge_ext import canvos
+    from edgeforge_ext.canvos import repo as canvos
 
     path = config.checkout_dir
     if not (path / ".git").exists():
@@ -61,7 +61,8 @@ def look(config: Config, *, clone: bool = True) -> tuple[CanvosFacts | None, Pat
     """(facts, the checkout they were read from): the work directory's checkout at the ref, else with
     `clone` a temporary clone of the ref (facts, None), else (None, None). Nothing in the work directory
     changes."""
-    from edgeforge_ext import canvos, console
+    from edgeforge_ext import console
+    from edgeforge_ext.canvos import repo as canvos
 
     found = local(config)
     if found is not None:
@@ -77,7 +78,7 @@ def look(config: Config, *, clone: bool = True) -> tuple[CanvosFacts | None, Pat
 def planned_provider_images(config: Config) -> list[str]:
     """The provider image names the current build plan gives (`images … --from-plan`): PE_VERSION and
     k8s_version.json from the work directory's checkout when there is one; no network."""
-    from edgeforge_ext.plan import make_plan
+    from edgeforge_ext.build.plan import make_plan
 
     facts = local(config, any_ref=True)
     source = to_source(facts) if facts is not None else Source(url=config.canvos.url, ref=config.canvos.ref)

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 from edgeforge_ext import console
 
 if TYPE_CHECKING:
+    from edgeforge_ext.build.report import Report
     from edgeforge_ext.config import Config
-    from edgeforge_ext.isoinspect import Expected
-    from edgeforge_ext.report import Report
+    from edgeforge_ext.iso.inspect import Expected
 
 
 def expected_for_build(config: Config, user_data: bytes) -> Expected:
     """What this build put into the ISO: its user-data, and the CLUSTERCONFIG / EDGE_CUSTOM_CONFIG files
     that are in the checkout (CanvOS copies each `--if-exists`, so a missing one vanishes silently)."""
-    from edgeforge_ext.isoinspect import (
+    from edgeforge_ext.iso.inspect import (
         CLUSTER_CONFIG_PATH,
         EDGE_CUSTOM_CONFIG_PATH,
         Expected,
@@ -40,7 +40,7 @@ def expected_for_build(config: Config, user_data: bytes) -> Expected:
 def inspect_collected_iso(config: Config, iso: Path, user_data: bytes, record: dict[str, Any]) -> None:
     """`iso inspect` of the build's ISO; the result goes into the report's iso record (also when it fails:
     ArtifactError, exit 8)."""
-    from edgeforge_ext.isoinspect import inspect_iso, raise_if_failed
+    from edgeforge_ext.iso.inspect import inspect_iso, raise_if_failed
 
     inspection = inspect_iso(iso, expected_for_build(config, user_data))
     record["inspect"] = inspection.as_json()
@@ -53,7 +53,7 @@ def inspect_collected_iso(config: Config, iso: Path, user_data: bytes, record: d
 
 def boot_test_step(config: Config, report: Report) -> str | None:
     """Boot the collected ISO under BIOS and UEFI; the result goes into the report (iso.boot)."""
-    from edgeforge_ext.qemuboot import BootOptions, boot_iso, raise_if_failed
+    from edgeforge_ext.iso.boot import BootOptions, boot_iso, raise_if_failed
 
     if not report.iso:
         console.note("boot-test: this build made no ISO")

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 import requests
 
 from edgeforge_ext.errors import RegistryAuthError, RegistryError, RegistryStatusError, RegistryUnreachable
-from edgeforge_ext.images import ImageRef, parse_ref
+from edgeforge_ext.registry.images import ImageRef, parse_ref
 from edgeforge_ext.secrets import Redactor, Secret, basic_credentials
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from edgeforge_ext.earthly_script import expand
+from edgeforge_ext.canvos.earthly_script import expand
 
 _MACRO = "{{ .spectro.pack.edge-native-byoi.options.system.%s }}"
 # The shape earthly.sh prints (CanvOS v4.4.12 .. main, print_os_pack), used when the tree has none.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext import engine
-from edgeforge_ext.earthly_script import CERTS_DIR, PROXY_CERT_PATH
+from edgeforge_ext.canvos.earthly_script import CERTS_DIR, PROXY_CERT_PATH
 from edgeforge_ext.engine import CACHE_VOLUME_PREFIX, ContainerSpec, Mount
 from edgeforge_ext.errors import UsageError
 from edgeforge_ext.logrelay import LogRelay

@@ -20,8 +20,8 @@ from typing import Any
 
 from edgeforge_ext.argfile import private_args, quote_arg
 from edgeforge_ext.config import Config
-from edgeforge_ext.contract import CERTS_DIR, PRO_KEY, PRO_SECRET
-from edgeforge_ext.earthly import (
+from edgeforge_ext.canvos.contract import CERTS_DIR, PRO_KEY, PRO_SECRET
+from edgeforge_ext.build.earthly import (
     PRIVATE_ARG,
     PRIVATE_ENV,
     PRIVATE_SECRETS,
@@ -34,7 +34,7 @@ from edgeforge_ext.earthly import (
 from edgeforge_ext.engine import IMAGES_LABEL, ContainerSpec
 from edgeforge_ext.errors import UsageError
 from edgeforge_ext.fsutil import private_dir, write_private
-from edgeforge_ext.plan import EarthlyRun, Plan
+from edgeforge_ext.build.plan import EarthlyRun, Plan
 from edgeforge_ext.secrets import Secret, url_secrets
 
 PROXY_KEYS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
@@ -174,7 +174,7 @@ def earthly_inputs(config: Config, plan: Plan, public_arg_text: str) -> Iterator
 def configured_image(config: Config) -> str:
     """The Earthly image without a plan (preflight's probe, clean): --earthly-image, else the one the
     work directory's checkout pins in its earthly.sh, else the default."""
-    from edgeforge_ext.earthly_script import parse_earthly_script
+    from edgeforge_ext.canvos.earthly_script import parse_earthly_script
     from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
 
     if config.earthly.image:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edgeforge_ext.earthfile import Earthfile, copy_sources, parse_earthfile
-from edgeforge_ext.earthly_script import (
+from edgeforge_ext.canvos.earthfile import Earthfile, copy_sources, parse_earthfile
+from edgeforge_ext.canvos.earthly_script import (
     CERTS_DIR,
     NO_CERTS,
     PROXY_CERT_PATH,
@@ -99,7 +99,7 @@ class BuildContract:
 
 
 def _builtins() -> frozenset[str]:
-    from edgeforge_ext.earthfile import BUILTIN_ARGS
+    from edgeforge_ext.canvos.earthfile import BUILTIN_ARGS
 
     return BUILTIN_ARGS
 

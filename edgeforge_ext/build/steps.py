@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeforge_ext import console
-from edgeforge_ext.build_state import Build
+from edgeforge_ext.build.state import Build
 from edgeforge_ext.errors import ArtifactError, BuildFailed, UsageError
-from edgeforge_ext.plan import Plan, make_plan
-from edgeforge_ext.report import LOG_NAME, ImageRecord
+from edgeforge_ext.build.plan import Plan, make_plan
+from edgeforge_ext.build.report import LOG_NAME, ImageRecord
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def engine_gate(build: Build) -> None:
 
 
 def checkout(build: Build) -> None:
-    from edgeforge_ext import sources
+    from edgeforge_ext.canvos import sources
 
     if "checkout" in build.config.build.skip:
         console.note(f"skipping checkout (--skip checkout): using {build.config.checkout_dir} as it is")
@@ -79,7 +79,7 @@ def checkout(build: Build) -> None:
 
 
 def render(build: Build) -> None:
-    from edgeforge_ext.prebuild import install_ca_certs, render_in_memory
+    from edgeforge_ext.build.prebuild import install_ca_certs, render_in_memory
     from edgeforge_ext.render import write_rendered
 
     plan = build.the_plan()
@@ -117,7 +117,7 @@ def remove_user_data(build: Build) -> None:
 
 def validate(build: Build) -> None:
     # render_all already validated user-data and .arg (exit 5); here: the plan against the checkout.
-    from edgeforge_ext.prebuild import check_tree
+    from edgeforge_ext.build.prebuild import check_tree
 
     plan = build.the_plan()
     for warning in check_tree(build.config, plan, build.config.checkout_dir):
@@ -128,7 +128,7 @@ def validate(build: Build) -> None:
 
 
 def registry_check(build: Build) -> None:
-    from edgeforge_ext import registry
+    from edgeforge_ext.registry import client as registry
 
     plan = build.the_plan()
     hosts = _registries_to_check(build, plan)
@@ -144,7 +144,7 @@ def registry_check(build: Build) -> None:
 def _registries_to_check(build: Build, plan: Plan) -> dict[str, Any]:
     """The external registry, and every push destination we hold credentials for. Destinations
     without configured credentials use the Docker daemon's own login (docker login)."""
-    from edgeforge_ext.registry import credentials_for, registry_host
+    from edgeforge_ext.registry.client import credentials_for, registry_host
 
     hosts: dict[str, Any] = {}
     domain = str(build.config.registry.domain)
@@ -163,8 +163,9 @@ def _registries_to_check(build: Build, plan: Plan) -> dict[str, Any]:
 def earthly(build: Build) -> None:
     import os
 
-    from edgeforge_ext import earthly, engine
-    from edgeforge_ext.earthly_inputs import earthly_inputs
+    from edgeforge_ext import engine
+    from edgeforge_ext.build import earthly
+    from edgeforge_ext.build.earthly_inputs import earthly_inputs
 
     plan = build.the_plan()
     client = engine.client()
@@ -239,13 +240,13 @@ def _public_arg_text(build: Build) -> str:
 
 
 def boot_test(build: Build) -> str | None:
-    from edgeforge_ext.isostep import boot_test_step
+    from edgeforge_ext.iso.step import boot_test_step
 
     return boot_test_step(build.config, build.report)
 
 
 def collect(build: Build) -> None:
-    from edgeforge_ext.collect import collect_step
+    from edgeforge_ext.build.collect import collect_step
 
     collect_step(build)
 
@@ -255,7 +256,7 @@ def push(build: Build) -> str | None:
     if not plan.push_enabled:
         console.note("push disabled (--no-push)")
         return "skipped"
-    from edgeforge_ext.publish import push_images
+    from edgeforge_ext.build.publish import push_images
 
     push_images(build.config, build.report)
     return None

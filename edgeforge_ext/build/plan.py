@@ -12,9 +12,9 @@ from typing import Any
 
 from edgeforge_ext.argfile import ArgPlan, plan_args
 from edgeforge_ext.config import Config
-from edgeforge_ext.contract import BuildContract, applying_host_steps
+from edgeforge_ext.canvos.contract import BuildContract, applying_host_steps
 from edgeforge_ext.errors import EngineError, UsageError, ValidationError
-from edgeforge_ext.images import has_external_registry, pull_location
+from edgeforge_ext.registry.images import has_external_registry, pull_location
 from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
 
 EARTHLY_TARGETS = {"all": "build-all-images", "iso": "iso", "provider-images": "build-provider-images"}
@@ -294,7 +294,7 @@ def os_pack_text(config: Config, pe_version: str, source: Source) -> str:
     """os-pack.yaml: what the tag's earthly.sh prints after a provider-image build, for these values.
 
     peVersion is the Earthfile's PE_VERSION, the one baked into the tag, so the URI matches the image."""
-    from edgeforge_ext.os_pack import os_pack_text as render_text
+    from edgeforge_ext.build.os_pack import os_pack_text as render_text
 
     values = {
         "IMAGE_REGISTRY": str(config.build.image_registry),
@@ -311,7 +311,7 @@ def os_pack_text(config: Config, pe_version: str, source: Source) -> str:
 
 def os_pack_values(config: Config, pe_version: str, source: Source) -> dict[str, Any]:
     """The same values as data (the report's `os_pack`): flat dotted keys under `options`."""
-    from edgeforge_ext.os_pack import os_pack_values as parse
+    from edgeforge_ext.build.os_pack import os_pack_values as parse
 
     return parse(os_pack_text(config, pe_version, source))
 

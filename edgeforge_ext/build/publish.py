@@ -14,7 +14,7 @@ from typing import Any
 from edgeforge_ext import console
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import RegistryError
-from edgeforge_ext.report import ImageRecord, PushRecord, Report
+from edgeforge_ext.build.report import ImageRecord, PushRecord, Report
 
 
 def push_images(config: Config, report: Report) -> None:
@@ -25,7 +25,7 @@ def push_images(config: Config, report: Report) -> None:
     if not pending:
         console.info("nothing to push: every provider image is already pushed")
         return
-    from edgeforge_ext.registry import credentials_for
+    from edgeforge_ext.registry.client import credentials_for
 
     client = engine.client()
     failures: list[str] = []
@@ -84,7 +84,7 @@ def push_again(config: Config) -> tuple[Report, Path]:
     """`edgeforge-ext push`: push what the last build (of config.variant) did not, and complete its
     report: the push step ok, a push-failed build a success, a dated build promoted to `latest`."""
     from edgeforge_ext.outputs import last_report_dir, promote
-    from edgeforge_ext.report import read_report, write_report
+    from edgeforge_ext.build.report import read_report, write_report
 
     report_dir = last_report_dir(config.output_dir, config.variant)
     console.note(f"pushing the images of the build in {report_dir}")

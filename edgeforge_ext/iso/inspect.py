@@ -174,7 +174,7 @@ class _Inspector:
         self.result.findings.append(Finding(name, status, detail, hint))
 
     def run(self) -> None:
-        from edgeforge_ext.disklabel import read_label
+        from edgeforge_ext.iso.disklabel import read_label
 
         self.result.volume_label = self.iso.pvd.volume_identifier.decode("latin-1").strip()
         self.result.boot_entries = self._boot_entries()
@@ -221,7 +221,7 @@ class _Inspector:
 
     def _efi_image_names(self, uefi: list[BootEntry]) -> list[str]:
         """Files of the first UEFI entry's FAT image (depth 3 is enough for EFI/BOOT/*.EFI and loader/)."""
-        from edgeforge_ext.fatimage import FatError, FatImage
+        from edgeforge_ext.iso.fat import FatError, FatImage
 
         if not uefi:
             return []
@@ -284,7 +284,7 @@ class _Inspector:
     # --- USB (hybrid) -----------------------------------------------------------------------------
 
     def _check_usb(self, label: Any) -> None:
-        from edgeforge_ext.fatimage import FatError, FatImage
+        from edgeforge_ext.iso.fat import FatError, FatImage
 
         if label.mbr_boot_code and label.mbr:
             self.add("usb-bios", "ok", "isohybrid MBR with boot code: BIOS machines boot it from a USB stick")
@@ -404,7 +404,7 @@ class _Inspector:
     def _name(self, path: str) -> str:
         if self.kind != "iso9660":
             return path
-        from edgeforge_ext.iso import _iso_name
+        from edgeforge_ext.iso.verify import _iso_name
 
         return _iso_name(path)
 
