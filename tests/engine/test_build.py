@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import os
 import signal
 import subprocess
@@ -64,6 +65,7 @@ def test_full_build_pushes_where_the_edge_host_pulls(
     # The ISO: in the output directory, checked, with the user-data inside.
     iso = Path(report["iso"]["path"])
     assert iso.parent == out and iso.name == "palette-edge-installer.iso"
+    assert stat.S_IMODE(iso.stat().st_mode) == 0o600  # it holds the registry password and the token
     assert iso.stat().st_size == report["iso"]["size"]
     assert (out / "palette-edge-installer.iso.sha256").read_text().split()[0] == report["iso"]["sha256"]
     assert report["os_pack"]["options"]["system.peVersion"] == "v4.9.21"
@@ -254,7 +256,8 @@ def test_push_resumes_after_a_failed_push(
                 "--registry-username", "builder", "--insecure-registry"])
     assert code == 0, capsys.readouterr().err[-2000:]
     report = json.loads((out / "edgeforge-report.json").read_text())
-    assert report["status"] == "success"
+    assert report["status"] == "success" and report["error"] is None
+    assert ("push", "ok") in [(s["name"], s["status"]) for s in report["steps"]]  # the report says it completed
     (pushed,) = report["provider_images"][0]["pushed"]
     assert manifest_exists(back, pushed["ref"])
     assert run(["--workdir", str(workdir), "push"]) == 0  # nothing left: does no work
@@ -267,7 +270,7 @@ def test_verbose_shows_the_plan_and_preflight_before_acting(docker_client, canvo
     args[args.index("--k8s-version") + 1] = "1.99.1"  # fails validation right after the plan is shown
     assert run(["-v", *args]) == 5
     err = capsys.readouterr().err
-    assert "earthly +build-all-images --PE_VERSION=v4.9.21 --K8S_VERSION=1.99.1" in err
+    assert "earthly --allow-privileged +build-all-images --PE_VERSION=v4.9.21 --K8S_VERSION=1.99.1" in err
     assert "docker_version" in err  # the preflight table, although every check passed
     assert run(args) == 5
     quiet = capsys.readouterr().err
