@@ -84,18 +84,18 @@ class Earthfile:
         return tuple(names)
 
 
-def logical_lines(text: str) -> list[tuple[int, str]]:
-    """(1-based line number, text) of each logical line: `\\` continuations joined, comments and
-    blank lines dropped. The text keeps its leading whitespace (it tells targets from commands)."""
+def logical_lines(text: str, *, comments: bool = False) -> list[tuple[int, str]]:
+    """(1-based line number, text) of each logical line: `\\` continuations joined; comment and blank
+    lines dropped unless `comments` (earthly.sh's reader keeps them). The text keeps its leading
+    whitespace (it tells targets from commands)."""
     out: list[tuple[int, str]] = []
     pending = ""
     start = 0
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.rstrip()
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if pending and line.lstrip().startswith("#"):
-            continue  # a comment inside a continued command
+        is_comment = not line.strip() or line.lstrip().startswith("#")
+        if is_comment and not comments and (not pending or line.strip()):
+            continue  # a comment line, also inside a continued command
         if not pending:
             start = number
         if line.endswith("\\"):

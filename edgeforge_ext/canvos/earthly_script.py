@@ -22,6 +22,8 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from edgeforge_ext.canvos.earthfile import logical_lines
+
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _FUNCTION = re.compile(r"^(?:function\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*\(\)\s*\{?\s*$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -101,22 +103,6 @@ def expand(text: str, variables: Mapping[str, str]) -> str:
         name = match.group(1) or match.group(2)
         return variables.get(name, match.group(0))
     return _VAR.sub(sub, text)
-
-
-def _joined_lines(text: str) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        if not pending:
-            start = number
-        if raw.rstrip().endswith("\\"):
-            pending += raw.rstrip()[:-1] + " "
-            continue
-        out.append((start, pending + raw))
-        pending = ""
-    if pending:
-        out.append((start, pending))
-    return out
 
 
 def _top_level_variables(lines: list[tuple[int, str]]) -> dict[str, str]:
@@ -306,7 +292,7 @@ def _os_pack_lines(body: list[str]) -> tuple[str, ...]:
 
 
 def parse_earthly_script(text: str) -> EarthlyScript:
-    lines = _joined_lines(text)
+    lines = logical_lines(text, comments=True)
     variables = _top_level_variables(lines)
     functions = _functions(lines)
     warnings: list[str] = []

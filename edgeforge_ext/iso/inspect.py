@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from edgeforge_ext.errors import ArtifactError
+from edgeforge_ext.iso.verify import best_facade
 
 # Where CanvOS puts user-data: +build-iso copies it to the overlay's files-iso/config.yaml (every tag,
 # v4.4.12 .. main); +build-uki-iso to the overlay root, /config.yaml.
@@ -168,7 +169,7 @@ class _Inspector:
         self.read = read
         self.result = result
         self.expected = result.expected
-        self.facade, self.kind = _best_facade(iso)
+        self.facade, self.kind = best_facade(iso)
 
     def add(self, name: str, status: str, detail: str, hint: str = "") -> None:
         self.result.findings.append(Finding(name, status, detail, hint))
@@ -422,14 +423,6 @@ class _HashWriter:
     def write(self, data: bytes) -> int:
         self.digest.update(data)
         return len(data)
-
-
-def _best_facade(iso: Any) -> tuple[Any, str]:
-    if iso.has_rock_ridge():
-        return iso.get_rock_ridge_facade(), "rr"
-    if iso.has_joliet():
-        return iso.get_joliet_facade(), "joliet"
-    return iso.get_iso9660_facade(), "iso9660"
 
 
 def _fat_names(fat: Any, depth: int = 3) -> list[str]:

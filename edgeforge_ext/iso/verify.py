@@ -71,7 +71,7 @@ def find_user_data(iso_path: Path, user_data: bytes) -> str | None:
     except (PyCdlibException, OSError) as exc:
         raise ArtifactError(f"cannot read {iso_path} as an ISO9660 image: {exc}") from exc
     try:
-        facade, kind = _best_facade(iso)
+        facade, kind = best_facade(iso)
         for path in LIKELY_PATHS:
             if _same(facade, kind, path, user_data):
                 return path
@@ -83,7 +83,7 @@ def find_user_data(iso_path: Path, user_data: bytes) -> str | None:
         iso.close()
 
 
-def _best_facade(iso: Any) -> tuple[Any, str]:
+def best_facade(iso: Any) -> tuple[Any, str]:
     # Rock Ridge and Joliet keep the real names; plain ISO9660 names are "CONFIG.YAML;1".
     if iso.has_rock_ridge():
         return iso.get_rock_ridge_facade(), "rr"
