@@ -46,7 +46,9 @@ def from_files(files: dict[str, bytes | None], where: str) -> Contents:
 def image_contents(client: Any, image: str, name: str) -> Contents:
     from edgeforge_ext import engine
 
-    files = engine.read_image_files(client, image, [DPKG_STATUS, *OS_RELEASE, *RPM_DBS], max_bytes=256 << 20)
+    files = engine.read_image_files(client, image, [DPKG_STATUS, *OS_RELEASE], max_bytes=256 << 20)
+    if files[DPKG_STATUS] is None:  # only then look for an rpm database, to say which one it is
+        files.update(engine.read_image_files(client, image, list(RPM_DBS), max_bytes=256 << 20))
     return from_files(files, f"the image {name}")
 
 
