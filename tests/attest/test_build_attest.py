@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from edgeforge_ext.attest.keys import write_key_pair
 from edgeforge_ext.cli import run
 from edgeforge_ext.secrets import Secret
 from tests.engine.buildkit import PASSWORD, TOKEN, build_args, lowered_thresholds
+
+pytestmark = pytest.mark.engine
 
 KEY_PASSWORD = "build-Attest-Key-9!"
 
