@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from edgeforge_ext.cli import run
 from edgeforge_ext.config import pem_lines
 from edgeforge_ext.secrets import Secret
 from tests.attest.helpers import DPKG_STATUS, INSTALLED, OS_RELEASE
+from tests.conftest import Registry, _start_registry, _stop_registry, free_port
 
 pytestmark = pytest.mark.engine
 KEY_PASSWORD = "attest-Key-Passw0rd!"
@@ -54,6 +56,15 @@ class Pushed:
     key: Path
     output: str
     env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry of this module's own: the session's is shared, and the Docker daemon would mount this
+    module's layers into other tests' pushes from it ("Mounted from …" instead of "Pushed")."""
+    reg = _start_registry(tmp_path_factory.mktemp("registry"), free_port(), "builder", "s3cret-Pa55:word#1")
+    yield reg
+    _stop_registry(reg)
 
 
 @pytest.fixture(scope="module")
