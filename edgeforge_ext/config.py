@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from edgeforge_ext.config_sections import (
+    AttestSettings,
     BuildSettings,
     CanvosSettings,
     EarthlySettings,
@@ -43,6 +44,7 @@ from edgeforge_ext.secrets import (
     url_secrets,
 )
 from edgeforge_ext.settings import (
+    ENV_ATTEST_KEY_PASSWORD,
     ENV_EDGE_HOST_TOKEN,
     ENV_REGISTRY_PASSWORD,
     ENV_UBUNTU_PRO_KEY,
@@ -93,6 +95,9 @@ class Config:
     registry_password: Secret | None = None
     edge_host_token: Secret | None = None
     ubuntu_pro_key: Secret | None = None
+    # The attestation private key (PEM text of attest.key_file) and its password: secrets like the others.
+    attest_key: Secret | None = None
+    attest_key_password: Secret | None = None
     registries: tuple[RegistryEntry, ...] = ()
     variants: tuple[Variant, ...] = ()
     variant: str | None = None
@@ -139,6 +144,10 @@ class Config:
     @cached_property
     def output(self) -> OutputSettings:
         return section(OutputSettings, "output", self.values)
+
+    @cached_property
+    def attest(self) -> AttestSettings:
+        return section(AttestSettings, "attest", self.values)
 
     @cached_property
     def push(self) -> PushSettings:
@@ -195,8 +204,8 @@ class Config:
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
-        found = [self.registry_password, self.edge_host_token, self.ubuntu_pro_key,
-                 *(r.password for r in self.registries)]
+        found = [self.registry_password, self.edge_host_token, self.ubuntu_pro_key, self.attest_key,
+                 self.attest_key_password, *(r.password for r in self.registries)]
         return tuple(s for s in found if s)
 
     def with_variant(self, name: str) -> Config:
@@ -228,7 +237,7 @@ def load_config(
     warnings: list[str] = []
     # Known before any value is checked: an error that echoes a misplaced secret is then masked.
     remember(registry_password, env.get(ENV_REGISTRY_PASSWORD), env.get(ENV_EDGE_HOST_TOKEN),
-             env.get(ENV_UBUNTU_PRO_KEY))
+             env.get(ENV_UBUNTU_PRO_KEY), env.get(ENV_ATTEST_KEY_PASSWORD))
 
     file_path = config_path
     if file_path is None and env.get("EDGEFORGE_CONFIG"):
@@ -258,7 +267,7 @@ def load_config(
         base = file_path.parent
         for name in ("registry.password_file", "site.edge_host_token_file", "build.ubuntu_pro_key_file",
                      "render.template_dir", "render.extra_user_data", "earthly.buildkit_tls_ca",
-                     "earthly.buildkit_tls_cert", "earthly.buildkit_tls_key"):
+                     "earthly.buildkit_tls_cert", "earthly.buildkit_tls_key", "attest.key_file"):
             if sources[name].startswith("file") and values[name]:
                 values[name] = str(base / Path(values[name]).expanduser())
 
@@ -276,6 +285,10 @@ def load_config(
                             sources["site.edge_host_token_file"], "edge host token")
     pro_key = _layered_secret(ENV_UBUNTU_PRO_KEY, env, values["build.ubuntu_pro_key_file"],
                               sources["build.ubuntu_pro_key_file"], "Ubuntu Pro token")
+    attest_key = secret_from_file(values["attest.key_file"], "attestation key") if values["attest.key_file"] else None
+    attest_password = secret_from_env(ENV_ATTEST_KEY_PASSWORD, env)
+    # A key leaks line by line (a PEM is many lines): each base64 line is masked on its own too.
+    remember(attest_key, attest_password, *pem_lines(attest_key))
     if password is not None and values["registry.username"]:
         password = password.for_login(str(values["registry.username"]))  # also masked as Basic credentials
     remember(password, token, pro_key)
@@ -286,7 +299,8 @@ def load_config(
     registries = tuple(_registry_entry(i, t, env, file_label, file_dir)
                        for i, t in enumerate(values["registry.registries"]))
     remember(*(r.password for r in registries))
-    warnings.extend(_unmasked_warnings([password, token, pro_key, *(r.password for r in registries), *url_logins]))
+    warnings.extend(_unmasked_warnings([password, token, pro_key, attest_password,
+                                        *(r.password for r in registries), *url_logins]))
     variants = tuple(_variant(i, t, file_label) for i, t in enumerate(values["variants"]))
     names = [v.name for v in variants]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -300,6 +314,8 @@ def load_config(
         registry_password=password,
         edge_host_token=token,
         ubuntu_pro_key=pro_key,
+        attest_key=attest_key,
+        attest_key_password=attest_password,
         registries=registries,
         variants=variants,
         earthly_build_args=env.get("EARTHLY_BUILD_ARGS", ""),
@@ -313,6 +329,14 @@ def _unmasked_warnings(secrets: list[Secret | None]) -> list[str]:
     short = dict.fromkeys(s.source for s in secrets if s and not maskable(s.reveal()))
     return [f"the secret from {source} is shorter than {MIN_MASKED_LENGTH} characters: it is not masked in "
             "output (masking so short a text would garble ordinary words)" for source in short]
+
+
+def pem_lines(key: Secret | None) -> list[str]:
+    """The base64 lines of a PEM key (its header and footer lines are not secret)."""
+    if key is None:
+        return []
+    return [line.strip() for line in key.reveal().splitlines() if line.strip() and not line.startswith("-----")
+            and ":" not in line]  # "Proc-Type: 4,ENCRYPTED" headers of legacy PEM are not secret either
 
 
 def _layered_secret(env_name: str, env: Mapping[str, str], file: str, file_source: str, what: str) -> Secret | None:
@@ -394,7 +418,8 @@ def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     by_env = {k.env_name: k for k in KEYS if k.env}
     out: dict[str, Any] = {}
     warnings: list[str] = []
-    known_other = {ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN, ENV_UBUNTU_PRO_KEY, "EDGEFORGE_CONFIG"}
+    known_other = {ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN, ENV_UBUNTU_PRO_KEY, ENV_ATTEST_KEY_PASSWORD,
+                   "EDGEFORGE_CONFIG"}
     for name, raw in env.items():
         if not name.startswith("EDGEFORGE_") or name in known_other:
             continue

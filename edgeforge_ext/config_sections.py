@@ -112,6 +112,12 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class AttestSettings:
+    enabled: bool
+    key_file: str  # the key itself is Config.attest_key (a Secret), read from this file
+
+
+@dataclass(frozen=True)
 class PushSettings:
     enabled: bool
     to: tuple[str, ...]
@@ -127,7 +133,7 @@ class PreflightSettings:
 SECTIONS: dict[str, type] = {
     "canvos": CanvosSettings, "build": BuildSettings, "registry": RegistrySettings, "site": SiteSettings,
     "install": InstallSettings, "render": RenderSettings, "earthly": EarthlySettings, "output": OutputSettings,
-    "push": PushSettings, "preflight": PreflightSettings,
+    "attest": AttestSettings, "push": PushSettings, "preflight": PreflightSettings,
 }
 # Keys outside any section: Config.workdir (a Path), Config.users (tables) and the variants (parsed).
 TOP_LEVEL = ("workdir", "users", "variants")

@@ -6,7 +6,13 @@ from typing import Any
 
 from edgeforge_ext.config import Config
 from edgeforge_ext.secrets import MASK
-from edgeforge_ext.settings import ENV_EDGE_HOST_TOKEN, ENV_REGISTRY_PASSWORD, ENV_UBUNTU_PRO_KEY, KEYS
+from edgeforge_ext.settings import (
+    ENV_ATTEST_KEY_PASSWORD,
+    ENV_EDGE_HOST_TOKEN,
+    ENV_REGISTRY_PASSWORD,
+    ENV_UBUNTU_PRO_KEY,
+    KEYS,
+)
 
 
 def config_rows(config: Config) -> dict[str, Any]:
@@ -16,6 +22,8 @@ def config_rows(config: Config) -> dict[str, Any]:
         "registry.password": _secret_row(config.registry_password, ENV_REGISTRY_PASSWORD),
         "site.edge_host_token": _secret_row(config.edge_host_token, ENV_EDGE_HOST_TOKEN),
         "build.ubuntu_pro_key": _secret_row(config.ubuntu_pro_key, ENV_UBUNTU_PRO_KEY),
+        "attest.key": _secret_row(config.attest_key, ""),
+        "attest.key_password": _secret_row(config.attest_key_password, ENV_ATTEST_KEY_PASSWORD),
     }
     for entry in config.registries:
         secrets[f"registry.registries[{entry.domain}].password"] = _secret_row(entry.password, "")

@@ -409,6 +409,58 @@ def image_info(c: Any, ref: str) -> ImageInfo | None:
 
 
 
+def read_image_files(c: Any, image: str, paths: list[str], *, max_bytes: int = 256 << 20) -> dict[str, bytes | None]:
+    """The bytes of files in an image's file system (None for those it lacks), read without running it:
+    a created, never started container and the daemon's archive API, so nothing of the image executes and
+    the image's size does not matter. Symbolic links are followed inside the image (Ubuntu's
+    /etc/os-release is one). The container carries our label and is removed whatever happens."""
+    import io
+    import posixpath
+    import tarfile
+
+    from docker.errors import APIError, DockerException, NotFound
+
+    out: dict[str, bytes | None] = {}
+    try:
+        # An entrypoint that exists nowhere: the container is only created, and an image without a
+        # command (most provider images have none) is accepted.
+        ctr = c.containers.create(image, entrypoint=["/edgeforge-ext-never-runs"], command=[],
+                                  network_disabled=True, labels={LABEL: "read"})
+    except (APIError, DockerException) as exc:
+        raise EngineError(f"cannot read files of the image {image}: {_one_line(exc)}") from exc
+    try:
+        for wanted in paths:
+            path, data = wanted, None
+            for _hop in range(8):  # a chain of links longer than this is not followed
+                try:
+                    stream, _stat = ctr.get_archive(path)
+                except NotFound:
+                    break
+                buffer = io.BytesIO()
+                for chunk in stream:
+                    buffer.write(chunk)
+                    if buffer.tell() > max_bytes + (1 << 20):
+                        raise EngineError(f"{wanted} in the image {image} is larger than {max_bytes >> 20} MiB")
+                buffer.seek(0)
+                with tarfile.open(fileobj=buffer) as tar:
+                    member = tar.next()
+                    if member is None:
+                        break
+                    if member.issym():
+                        path = posixpath.normpath(posixpath.join(posixpath.dirname(path), member.linkname))
+                        continue
+                    extracted = tar.extractfile(member) if member.isfile() else None
+                    data = extracted.read() if extracted is not None else None
+                break
+            out[wanted] = data
+    except (APIError, DockerException) as exc:
+        raise EngineError(f"cannot read files of the image {image}: {_one_line(exc)}") from exc
+    finally:
+        with suppress(APIError, DockerException):
+            ctr.remove(force=True)
+    return out
+
+
 def tag_image(c: Any, src: str, dst: str) -> None:
     from docker.errors import APIError, ImageNotFound
 

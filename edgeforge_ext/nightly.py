@@ -211,6 +211,7 @@ class _Runner:
             result.report = report
             if run_dir is not None:
                 _write_inputs(run_dir, hook.inputs, report)
+                _verify_evidence(config, report, run_dir)
                 outputs.promote(root, run_dir)
                 console.info(f"{root / outputs.LATEST} -> {run_dir.name}")
             result.status = "success"
@@ -226,6 +227,21 @@ class _Runner:
                 if self.options.keep_last:
                     for old in outputs.prune(root, self.options.keep_last, in_use=(run_dir,)):
                         console.note(f"removed old build {old} (--keep-last {self.options.keep_last})")
+
+
+def _verify_evidence(config: Config, report: Report, run_dir: Path) -> None:
+    """`latest` moves only after the build's attestations verify (build --attest); otherwise the run's
+    report says why it was not promoted."""
+    from edgeforge_ext.build.attest import verify_for_promotion
+    from edgeforge_ext.build.report import write_report
+
+    try:
+        verify_for_promotion(config, report)
+    except EdgeforgeError as exc:
+        report.status = "unverified"
+        report.error = exc.message
+        write_report(report, run_dir)
+        raise
 
 
 def _multi(options: NightlyOptions) -> bool:

@@ -18,8 +18,8 @@ OS_DISTRIBUTIONS = ("ubuntu", "opensuse-leap", "rhel", "sles")
 K8S_DISTRIBUTIONS = ("k3s", "rke2", "kubeadm", "kubeadm-fips", "nodeadm", "canonical")
 TARGETS = ("all", "iso", "provider-images")
 PUSH_DESTINATIONS = ("origin", "external")
-STEPS = ("preflight", "checkout", "render", "validate", "registry-check", "earthly", "collect", "boot-test", "push",
-         "report")
+STEPS = ("preflight", "checkout", "render", "validate", "registry-check", "earthly", "collect", "boot-test", "attest",
+         "push", "report")
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,10 @@ KEYS: tuple[Key, ...] = (
     _k("earthly.buildkit_tls_key", "path", "", "client key for the remote BuildKit (mTLS)"),
     _k("earthly.privileged", "bool", True, "run the Earthly container privileged (local BuildKit)"),
     _k("output.dir", "path", "", "where the ISO, log and report go (default: WORKDIR/output)"),
+    _k("attest.enabled", "bool", False, "sign what the build makes: beside the ISO its SLSA provenance and SPDX SBOM "
+       "in signed DSSE envelopes; each pushed provider image signed and attested (cosign's .sig/.att tags)"),
+    _k("attest.key_file", "path", "", "the PEM ECDSA P-256 private key that signs (edgeforge-ext keygen); its "
+       "password, when encrypted, in EDGEFORGE_ATTEST_KEY_PASSWORD"),
     _k("push.enabled", "bool", True, "push provider images after the build"),
     _k("push.to", "list", [], "origin, external (default: external when configured, else origin)",
        item_choices=PUSH_DESTINATIONS),
@@ -154,4 +158,5 @@ NETWORK_KEYS = ("interface", "type", "ip", "mask", "gateway", "nameserver")
 ENV_REGISTRY_PASSWORD = "EDGEFORGE_REGISTRY_PASSWORD"
 ENV_EDGE_HOST_TOKEN = "EDGEFORGE_EDGE_HOST_TOKEN"
 ENV_UBUNTU_PRO_KEY = "EDGEFORGE_UBUNTU_PRO_KEY"
-SECRET_ENV = (ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN, ENV_UBUNTU_PRO_KEY)
+ENV_ATTEST_KEY_PASSWORD = "EDGEFORGE_ATTEST_KEY_PASSWORD"  # the attestation key file's password
+SECRET_ENV = (ENV_REGISTRY_PASSWORD, ENV_EDGE_HOST_TOKEN, ENV_UBUNTU_PRO_KEY, ENV_ATTEST_KEY_PASSWORD)

@@ -41,7 +41,7 @@ from edgeforge_ext.build.steps import STEPS, Step
 _STEP_ERRORS: dict[str, type[EdgeforgeError]] = {
     "preflight": PreflightError, "checkout": CheckoutError, "render": RenderError, "validate": RenderError,
     "registry-check": RegistryError, "earthly": BuildFailed, "collect": ArtifactError, "push": RegistryError,
-    "report": ArtifactError, "boot-test": ArtifactError,
+    "report": ArtifactError, "boot-test": ArtifactError, "attest": ArtifactError,
 }
 
 

@@ -254,6 +254,10 @@ def check_config(config: Config) -> None:
         raise _no_versions(str(config.build.k8s_distribution), None)
     if "external" in push_destinations(config) and not has_external_registry(config):
         raise UsageError("--push-to external needs an external registry (--registry DOMAIN)")
+    if config.attest.enabled:  # the key is there and its password right: known now, not after the build
+        from edgeforge_ext.attest.keys import signer_from
+
+        signer_from(config)
 
 
 def _runs(target: str, versions: tuple[str, ...], pe_version: str, all_versions: bool) -> tuple[EarthlyRun, ...]:

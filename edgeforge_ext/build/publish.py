@@ -2,7 +2,8 @@
 
 Resumable: the report records each (image, target) pushed; a later push does only the rest. Each build
 pushes the image its own Earthly run produced (the id recorded at collect), under the names plan.py gave
-it (images.pull_location: where the Edge host pulls it from).
+it (images.pull_location: where the Edge host pulls it from). With `--attest` an image is pushed under a
+staging tag first and gets its final tag only after its signature and attestations verify (build/attest.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from edgeforge_ext import console
 from edgeforge_ext.config import Config
-from edgeforge_ext.errors import RegistryError
+from edgeforge_ext.errors import ArtifactError, RegistryError
 from edgeforge_ext.build.report import ImageRecord, PushRecord, Report
 
 
@@ -27,32 +28,58 @@ def push_images(config: Config, report: Report) -> None:
         return
     from edgeforge_ext.registry.client import credentials_for
 
+    attester = None
+    if config.attest.enabled:
+        from edgeforge_ext.build.attest import ImageAttester
+
+        attester = ImageAttester(config, report)
     client = engine.client()
     failures: list[str] = []
+    unverified: list[str] = []
     try:
         for image, target in pending:
             creds = credentials_for(config, target)
-            alias = target != image.ref
             try:
-                _point_at_this_build(client, image, target)
-                digest = engine.push_image(client, target, username=creds.username or None, password=creds.password,
-                                           on_progress=_push_progress(target))
+                if attester is None:
+                    digest = _push(client, image, target, creds)
+                else:
+                    from edgeforge_ext.build.attest import staging_ref
+
+                    digest = _push(client, image, staging_ref(target), creds)
+                    attester.promote(client, image, target, digest, creds)
             except RegistryError as exc:
                 failures.append(f"{target}: {exc.message}")
                 continue
-            finally:
-                if alias:
-                    engine.untag(client, target)  # the name existed only to push; Earthly's own stays
-            image.pushed.append(PushRecord(target, digest))
+            except ArtifactError as exc:
+                unverified.extend(f"{target}: {line}" for line in [exc.message, *exc.details])
+                continue
+            image.pushed.append(PushRecord(target, digest, attested=attester is not None))
             console.info(f"pushed {target} ({digest})")
     finally:
         client.close()
+    if unverified:
+        report.status = "push-failed"
+        raise ArtifactError("some provider images were pushed but their evidence did not verify: their final tags "
+                            "were not moved", details=[*unverified, *failures])
     if failures:
         report.status = "push-failed"
         raise RegistryError(
             "some provider images were not pushed", details=failures,
             hint="edgeforge-ext push resumes; give it the same registry options as the build (--registry, "
             "--registry-username and the password) so it has the credentials")
+
+
+def _push(client: Any, image: ImageRecord, name: str, creds: Any) -> str:
+    """Push this build's image under `name`; its digest."""
+    from edgeforge_ext import engine
+
+    try:
+        _point_at_this_build(client, image, name)
+        return engine.push_image(client, name, username=creds.username or None, password=creds.password,
+                                 on_progress=_push_progress(name))
+    finally:
+        if name != image.ref:
+            engine.untag(client, name)  # the name existed only to push; Earthly's own stays
 
 
 def _point_at_this_build(client: Any, image: ImageRecord, target: str) -> None:
@@ -99,6 +126,9 @@ def push_again(config: Config) -> tuple[Report, Path]:
             report.status = "success"
             report.error = None
             if report_dir != config.output_dir:  # a dated run: now complete, so `latest` may point at it
+                from edgeforge_ext.build.attest import verify_for_promotion
+
+                verify_for_promotion(config, report)
                 promote(report_dir.parent, report_dir)
     finally:
         write_report(report, report_dir)

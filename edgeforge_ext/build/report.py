@@ -27,6 +27,7 @@ class StepRecord:
 class PushRecord:
     ref: str
     digest: str
+    attested: bool = False  # signed and attested (.sig/.att), verified, then tagged (build --attest)
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Report:
     variant: str | None = None
     log: str | None = None
     error: str | None = None
+    # build --attest: the signing key's id, the build's provenance facts (hashes, never content) and the
+    # ISO's evidence files; None without --attest.
+    attestation: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -64,7 +68,8 @@ class Report:
             "iso": self.iso,
             "provider_images": [
                 {"ref": i.ref, "k8s_version": i.k8s_version, "push_targets": i.push_targets,
-                 "image_id": i.image_id, "pushed": [{"ref": p.ref, "digest": p.digest} for p in i.pushed]}
+                 "image_id": i.image_id,
+                 "pushed": [{"ref": p.ref, "digest": p.digest, "attested": p.attested} for p in i.pushed]}
                 for i in self.provider_images
             ],
             "os_pack": self.os_pack,
@@ -75,6 +80,7 @@ class Report:
             "variant": self.variant,
             "log": self.log,
             "error": scrub(self.error) if self.error else self.error,
+            "attestation": self.attestation,
         }
 
 
@@ -104,11 +110,12 @@ def read_report(output_dir: Path) -> Report:
         variant=data.get("variant"),
         log=data.get("log"),
         error=data.get("error"),
+        attestation=data.get("attestation"),
     )
     report.steps = [StepRecord(s["name"], s["status"], float(s.get("seconds", 0))) for s in data.get("steps", [])]
     report.provider_images = [
         ImageRecord(i["ref"], i.get("k8s_version", ""), list(i.get("push_targets", [])),
-                    [PushRecord(p["ref"], p["digest"]) for p in i.get("pushed", [])], i.get("image_id"))
+                    [PushRecord(p["ref"], p["digest"], bool(p.get("attested"))) for p in i.get("pushed", [])], i.get("image_id"))
         for i in data.get("provider_images", [])
     ]
     return report

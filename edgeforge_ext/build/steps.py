@@ -245,6 +245,12 @@ def boot_test(build: Build) -> str | None:
     return boot_test_step(build.config, build.report)
 
 
+def attest(build: Build) -> str | None:
+    from edgeforge_ext.build.attest import attest_step
+
+    return attest_step(build)
+
+
 def collect(build: Build) -> None:
     from edgeforge_ext.build.collect import collect_step
 
@@ -271,5 +277,7 @@ STEPS: tuple[Step, ...] = (
     Step("earthly", earthly),
     Step("collect", collect),
     Step("boot-test", lambda build: boot_test(build), when=lambda build: build.config.build.boot_test),
+    # Signed evidence of the ISO (and the facts each provider image's provenance will state at push).
+    Step("attest", lambda build: attest(build), when=lambda build: build.config.attest.enabled),
     Step("push", push),
 )

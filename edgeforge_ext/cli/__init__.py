@@ -87,6 +87,8 @@ COMMANDS: dict[str, str] = {
     "push": "Push the provider images of the last build again.",
     "clean": "Remove the containers, cache volume and image builds leave.",
     "lock": "Write edgeforge.lock (CanvOS SHA, Earthly image, fingerprint).",
+    "keygen": "Make the key pair that signs with build --attest.",
+    "verify": "Check the signature, SBOM and provenance of an ISO or image.",
 }
 GROUPS: dict[str, str] = {
     "config": "Inspect the resolved configuration.",
@@ -100,6 +102,7 @@ def full_app() -> typer.Typer:
     """The app with every command registered (imports every command module, once)."""
     if not app.registered_commands:
         from edgeforge_ext.cli import (
+            attest_cmd,
             build_cmd,
             checkout_cmd,
             config_cmd,
@@ -111,7 +114,7 @@ def full_app() -> typer.Typer:
         )
 
         for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd,
-                       iso_cmd, nightly_cmd):
+                       iso_cmd, nightly_cmd, attest_cmd):
             module.register(app)
         for info in app.registered_commands:
             info.short_help = COMMANDS[str(info.name)]

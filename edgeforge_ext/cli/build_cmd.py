@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -9,8 +10,24 @@ import typer
 from edgeforge_ext.cli.common import BUILD_FLAGS, FlagSpec, load, split_commas, wants_json, with_flags
 
 
+def _opt_file(name: str, help: str) -> Any:
+    return typer.Option(None, name, help=help, metavar="FILE", show_default=False)
+
+
 def _no_push(value: bool | None) -> bool | None:
     return False if value else None
+
+
+ATTEST_FLAGS: tuple[FlagSpec, ...] = (
+    FlagSpec("attest", "attest.enabled", bool | None,
+             typer.Option(None, "--attest", show_default=False,
+                          help="sign what is built: the ISO's SLSA provenance and SPDX SBOM beside it, and each pushed "
+                          "provider image's signature and attestations (cosign's .sig/.att tags), its tag moved "
+                          "only after they verify")),
+    FlagSpec("attest_key", "attest.key_file", Path | None,
+             _opt_file("--attest-key", "the PEM private key that signs (edgeforge-ext keygen; or "
+                       "EDGEFORGE_ATTEST_KEY_FILE); its password in EDGEFORGE_ATTEST_KEY_PASSWORD")),
+)
 
 
 BUILD_ONLY_FLAGS: tuple[FlagSpec, ...] = (
@@ -30,6 +47,7 @@ BUILD_ONLY_FLAGS: tuple[FlagSpec, ...] = (
                           help="where provider images go: origin (IMAGE_REGISTRY/IMAGE_REPO:tag), external "
                           "(<registry>/<IMAGE_REGISTRY>/<IMAGE_REPO>:tag, where the Edge host pulls); default "
                           "external when an external registry is configured, else origin"), split_commas),
+    *ATTEST_FLAGS,
 )
 
 
@@ -227,7 +245,7 @@ def _remove_staging(config: Any) -> list[str]:
         return []
 
 
-_PUSH_FLAGS = tuple(s for s in BUILD_FLAGS if s.key.startswith("registry.") or s.key == "output.dir")
+_PUSH_FLAGS = tuple(s for s in BUILD_FLAGS if s.key.startswith("registry.") or s.key == "output.dir") + ATTEST_FLAGS
 
 
 def register(app: typer.Typer) -> None:

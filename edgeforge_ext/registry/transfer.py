@@ -43,6 +43,9 @@ def copy_image(source: ImageRef, target: ImageRef, clients: Clients, *, force: b
                           f"the source served {digest}, not the pinned {source.digest}")
     existing = dst.manifest_digest(target)  # by digest when pinned, else by tag
     if existing == digest or (target.digest and existing):
+        carried = copy_evidence(src, dst, source.path, target.path, digest)
+        if carried:
+            return CopyResult(str(source), str(target), "copied", digest, f"already present; {carried}")
         return CopyResult(str(source), str(target), "skipped", digest, "already present")
     detail = ""
     if existing is not None:
@@ -52,8 +55,27 @@ def copy_image(source: ImageRef, target: ImageRef, clients: Clients, *, force: b
                               "not overwritten (use --force)")
         detail = f"overwrote {existing}"
     _copy_manifest(src, dst, source.path, target.path, body, media)
+    # The evidence first, the tag last: a mirrored tag never names an image whose signature is still missing.
+    carried = copy_evidence(src, dst, source.path, target.path, digest)
     dst.put_manifest(target.path, target.tag or digest, body, media)
-    return CopyResult(str(source), str(target), "copied", digest, detail)
+    return CopyResult(str(source), str(target), "copied", digest, "; ".join(filter(None, (detail, carried))))
+
+
+def copy_evidence(src: RegistryClient, dst: RegistryClient, src_path: str, dst_path: str, digest: str) -> str:
+    """The image's signature and attestations, when the source has them (cosign's `sha256-<hex>.sig` and
+    `.att` tags): copied along so the mirror verifies as the source does. What was carried, or ""."""
+    from edgeforge_ext.attest.cosign import tag_for
+
+    carried = []
+    for suffix in ("sig", "att"):
+        tag = tag_for(digest, suffix)
+        got = src.get_manifest(src_path, tag)
+        if got is None or dst.manifest_digest(ImageRef(dst.host, dst_path, tag)) == got[2]:
+            continue
+        _copy_manifest(src, dst, src_path, dst_path, got[0], got[1])
+        dst.put_manifest(dst_path, tag, got[0], got[1])
+        carried.append(f".{suffix}")
+    return f"with its {' and '.join(carried)}" if carried else ""
 
 
 def _copy_manifest(src: RegistryClient, dst: RegistryClient, src_path: str, dst_path: str, body: bytes,
