@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-# Fixture plugins: the CanvOS-like git repository and the stand-in Earthly image.
-pytest_plugins = ["tests.canvos_fixture", "tests.standin"]
+# Fixture plugins: the CanvOS-shaped git repositories and the Earthly double image.
+pytest_plugins = ["tests.canvos_fixture", "tests.double_image"]
 
 
 def require(condition: bool, reason: str) -> None:

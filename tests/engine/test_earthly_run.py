@@ -13,7 +13,7 @@ from edgeforge_ext.engine import WORKDIR_LABEL, ContainerSpec
 from edgeforge_ext.errors import EngineError
 from edgeforge_ext.iso import verify_iso
 from edgeforge_ext.secrets import MASK, Redactor, Secret
-from tests.standin import STANDIN_BUILDKIT_HOST
+from tests.double_image import DOUBLE_BUILDKIT_HOST
 
 pytestmark = pytest.mark.engine
 
@@ -51,7 +51,7 @@ def _spec(image: str, workdir: Path, checkout: Path, target: str, args: dict[str
     return earthly_spec(
         image=image, checkout=checkout,
         command=earthly_command(target, {"PE_VERSION": "v4.9.21", **args}, privileged=privileged),
-        privileged=privileged, buildkit_host=STANDIN_BUILDKIT_HOST if remote else None, proxies={},
+        privileged=privileged, buildkit_host=DOUBLE_BUILDKIT_HOST if remote else None, proxies={},
         workdir=workdir, run_id=uuid.uuid4().hex[:8])
 
 
