@@ -238,7 +238,7 @@ def earthly_dir() -> str:
 
 
 def _cfg_path(path: str) -> str:
-    return path if os.path.isabs(path) else os.path.join(earthly_dir(), path)
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(earthly_dir(), path))  # filepath.Join cleans
 
 
 def load(config_path: str, *, explicit: bool) -> GlobalConfig:

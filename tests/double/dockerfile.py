@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from . import shell
+from . import shell, world
 from .earthfile import split_args
 
 
@@ -95,6 +95,10 @@ def build(text: str, build_args: Mapping[str, str], hooks: Hooks, df_path: str) 
     name = shell.expand(stage.base, meta)
     if name == "":
         raise DockerfileError(f"dockerfile2llb {df_path}: base name ({stage.base}) should not be blank")
+    try:
+        world.parse_normalized_named(name)
+    except world.ReferenceError as exc:  # convert.go: "failed to parse stage name %q"
+        raise DockerfileError(f'dockerfile2llb {df_path}: failed to parse stage name "{name}": {exc}') from exc
     root = hooks.pull(name)
     env: dict[str, str] = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     args: dict[str, str] = {}

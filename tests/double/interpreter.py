@@ -530,7 +530,7 @@ class Interpreter:
         for kv in [*flag_args, *(self._expand(st, a) for a in _str_list(opts.get("build-arg")))]:
             k, _, v = kv.partition("=")
             build_args[k] = v
-        df_rel = self._expand(st, str(opts.get("f", ""))) or os.path.join(context, "Dockerfile")
+        df_rel = os.path.normpath(self._expand(st, str(opts.get("f", ""))) or os.path.join(context, "Dockerfile"))
         df_path = os.path.join(self.opts.context_dir, df_rel)
         self._header(st, f"FROM DOCKERFILE {' '.join(args)}")
         try:

@@ -33,7 +33,7 @@ DEFAULT_DOMAIN = "docker.io"
 
 # distribution/reference regexp.go
 _ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]*)"
+_SEPARATOR = r"(?:[._]|__|[-]+)"  # regexp.go has [-]*: the same language; [-]+ keeps Python's backtracking linear
 _COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"

@@ -16,6 +16,7 @@ import requests
 from edgeforge_ext.cli import run
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
 from tests.engine.buildkit import PASSWORD, TOKEN, build_args, lowered_thresholds
+from tests.engine.wrapper_gaps import EMPTY_BASE_IMAGE, REMOTE_TLS, gap
 
 
 def our_containers(docker_client, workdir: Path | None = None) -> list:
@@ -38,6 +39,7 @@ def env_secrets(monkeypatch):
     lowered_thresholds(monkeypatch)
 
 
+@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
 def test_full_build_pushes_where_the_edge_host_pulls(
     docker_client, standin_earthly_image, registry_factory, canvos_repo, tmp_path, env_secrets, capsys
 ):
@@ -100,6 +102,7 @@ def test_plan_has_no_side_effects(docker_client, canvos_repo, tmp_path, capsys):
     assert not workdir.exists()
 
 
+@gap(REMOTE_TLS)
 def test_failed_earthly_exits_7_with_the_log_tail(
     docker_client, standin_earthly_image, canvos_repo, tmp_path, env_secrets, capsys
 ):
@@ -160,6 +163,7 @@ def test_privileged_default_without_preflight_is_an_engine_error(
     assert not (workdir / "CanvOS").exists()  # found before anything was changed
 
 
+@gap(REMOTE_TLS)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_and_removes_the_container(signum, docker_client, standin_earthly_image, canvos_repo,
                                                   tmp_path):
@@ -191,6 +195,7 @@ def test_a_signal_stops_and_removes_the_container(signum, docker_client, standin
     assert report["status"] == "interrupted"
 
 
+@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
 def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, canvos_repo, tmp_path):
     """Watch the running container: its argv (Cmd), env and the CLI's own argv hold no secret."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFORGE_")}
@@ -230,6 +235,7 @@ def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, 
         assert PASSWORD not in text and TOKEN not in text
 
 
+@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
 def test_push_resumes_after_a_failed_push(
     docker_client, standin_earthly_image, registry_factory, canvos_repo, tmp_path, env_secrets, capsys
 ):
