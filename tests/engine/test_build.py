@@ -16,7 +16,7 @@ import requests
 from edgeforge_ext.cli import run
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
 from tests.engine.buildkit import PASSWORD, TOKEN, build_args, lowered_thresholds
-from tests.engine.wrapper_gaps import EMPTY_BASE_IMAGE, REMOTE_TLS, gap
+from tests.engine.wrapper_gaps import EMPTY_BASE_IMAGE, REMOTE_TLS, ROOT_OWNED_OUTPUTS, gap, gap_when_not_root
 
 
 def our_containers(docker_client, workdir: Path | None = None) -> list:
@@ -39,6 +39,7 @@ def env_secrets(monkeypatch):
     lowered_thresholds(monkeypatch)
 
 
+@pytest.mark.root  # a registry on port 80: binding it needs root
 @gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
 def test_full_build_pushes_where_the_edge_host_pulls(
     docker_client, standin_earthly_image, registry_factory, canvos_repo, tmp_path, env_secrets, capsys
@@ -196,6 +197,7 @@ def test_a_signal_stops_and_removes_the_container(signum, docker_client, standin
 
 
 @gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
+@gap_when_not_root(ROOT_OWNED_OUTPUTS)
 def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, canvos_repo, tmp_path):
     """Watch the running container: its argv (Cmd), env and the CLI's own argv hold no secret."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFORGE_")}
@@ -236,6 +238,7 @@ def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, 
 
 
 @gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
+@gap_when_not_root(ROOT_OWNED_OUTPUTS)
 def test_push_resumes_after_a_failed_push(
     docker_client, standin_earthly_image, registry_factory, canvos_repo, tmp_path, env_secrets, capsys
 ):

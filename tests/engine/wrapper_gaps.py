@@ -5,6 +5,7 @@ Earthly double now follows. Tests that passed only because the old stand-in was 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -22,6 +23,17 @@ EMPTY_BASE_IMAGE = (
     "BASE_IMAGE is erased and +base-image fails 'base name ($BASE) should not be blank'"
 )
 
+ROOT_OWNED_OUTPUTS = (
+    "issue 10, root-owned outputs (non-root pass only): the Earthly container runs as root, so build/ and what "
+    "SAVE ARTIFACT ... AS LOCAL writes there are root-owned on the host; the tool, run by a member of the docker "
+    "group, then stops with an internal PermissionError on build/palette-edge-installer.iso"
+)
+
 
 def gap(*reasons: str) -> Any:
     return pytest.mark.xfail(strict=True, reason=" AND ".join(reasons))
+
+
+def gap_when_not_root(reason: str) -> Any:
+    """A gap that shows only when the tests run as a non-root user (scripts/test's second pass)."""
+    return pytest.mark.xfail(os.geteuid() != 0, strict=True, reason=reason)
