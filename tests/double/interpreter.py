@@ -725,7 +725,10 @@ class Interpreter:
         for s in sources:
             out = os.path.join(target_dir, os.path.basename(s)) if dest_is_dir else target_dir
             if os.path.isdir(s) and not os.path.islink(s):
-                rootfs.copy_tree(s, out if (contents or dest_is_dir or is_dir) else target_dir)
+                # A directory copies its CONTENTS (Docker COPY semantics), itself only with --dir; the
+                # entries of a whole artifact root (`COPY +t/ dest`) keep their names.
+                rootfs.copy_tree(s, os.path.join(target_dir, os.path.basename(s)) if (contents or is_dir)
+                                 else target_dir)
             else:
                 os.makedirs(os.path.dirname(out), exist_ok=True)
                 if os.path.lexists(out) and not os.path.isdir(out):
