@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -16,7 +17,14 @@ import requests
 from edgeforge_ext.cli import run
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
 from tests.engine.buildkit import PASSWORD, TOKEN, build_args, lowered_thresholds
-from tests.engine.wrapper_gaps import EMPTY_BASE_IMAGE, REMOTE_TLS, ROOT_OWNED_OUTPUTS, gap, gap_when_not_root
+from tests.engine.wrapper_gaps import (
+    DOCKER_CONFIG,
+    EMPTY_BASE_IMAGE,
+    REMOTE_TLS,
+    ROOT_OWNED_OUTPUTS,
+    gap,
+    gap_when_not_root,
+)
 
 
 def our_containers(docker_client, workdir: Path | None = None) -> list:
@@ -281,3 +289,21 @@ def test_verbose_shows_the_plan_and_preflight_before_acting(docker_client, canvo
     assert run(args) == 5
     quiet = capsys.readouterr().err
     assert "docker_version" not in quiet and "earthly +build-all-images" not in quiet
+
+
+@gap(REMOTE_TLS, DOCKER_CONFIG)
+@gap_when_not_root(ROOT_OWNED_OUTPUTS)
+def test_a_private_base_image_uses_the_users_docker_config(docker_client, standin_earthly_image, canvos_repo,
+                                                           tmp_path, env_secrets, monkeypatch, capsys):
+    """The Earthly double's world has a registry that wants credentials (registry.private.test): as with
+    CanvOS's earthly.sh, the user's Docker config must reach Earthly."""
+    docker_dir = Path(os.environ["HOME"]) / ".docker"
+    docker_dir.mkdir(parents=True, exist_ok=True)
+    (docker_dir / "config.json").write_text(json.dumps(
+        {"auths": {"registry.private.test": {"auth": base64.b64encode(b"builder:pw").decode()}}}))
+    monkeypatch.setenv("EDGEFORGE_BUILD_BASE_IMAGE", "registry.private.test/edge/kairos-ubuntu:22.04-core")
+    workdir = tmp_path / "w"
+    code = run(build_args(workdir, canvos_repo.url, standin_earthly_image, "--no-push", "--target", "iso"))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert our_containers(docker_client, workdir) == []

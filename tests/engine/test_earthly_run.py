@@ -176,6 +176,18 @@ def test_privileged_earthly_is_refused_on_this_host(docker_client, standin_earth
     assert _containers(docker_client, workdir) == []
 
 
+def test_unprivileged_without_a_buildkit_host_stops_in_the_image_entrypoint(docker_client, standin_earthly_image,
+                                                                           workspace, tmp_path):
+    """earthly.privileged = false without --buildkit-host: Earthly's entrypoint needs CAP_SYS_ADMIN for its
+    own BuildKit and refuses (earthly-entrypoint.sh:28-34), so that setting alone cannot build."""
+    workdir, checkout = workspace
+    spec = _spec(standin_earthly_image, workdir, checkout, "iso", {}, privileged=False, remote=False)
+    result, seen = _run(docker_client, spec, tmp_path / "build.log")
+    assert result.exit_code == 1
+    assert seen[-1] == "To run this image without buildkit, set the environment variable NO_BUILDKIT=1"
+    assert _containers(docker_client, workdir) == []
+
+
 def test_a_missing_image_that_cannot_be_pulled_names_it(docker_client, workspace, tmp_path):
     workdir, checkout = workspace
     image = f"127.0.0.1:9/edgeforge-test/no-such-earthly:{uuid.uuid4().hex[:6]}"

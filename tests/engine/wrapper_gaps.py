@@ -23,6 +23,11 @@ EMPTY_BASE_IMAGE = (
     "BASE_IMAGE is erased and +base-image fails 'base name ($BASE) should not be blank'"
 )
 
+DOCKER_CONFIG = (
+    "issue 10, Docker config: the Earthly container does not get the user's ~/.docker/config.json at "
+    "/root/.docker/config.json (CanvOS earthly.sh mounts it: always at v4.4.12, when present since v4.6), so a base "
+    "image from a registry that needs credentials fails 'resolve image config ...: 401 Unauthorized'"
+)
 ROOT_OWNED_OUTPUTS = (
     "issue 10, root-owned outputs (non-root pass only): the Earthly container runs as root, so build/ and what "
     "SAVE ARTIFACT ... AS LOCAL writes there are root-owned on the host; the tool, run by a member of the docker "
