@@ -14,9 +14,9 @@ What a wrapper can observe, and so what this follows:
   commands is expanded by Earthly itself over the active variables only.
 - `RUN --privileged` needs `--allow-privileged` (interpreter.go:704-706); `RUN --secret NAME` gives the
   secret as env NAME and /run/secrets/NAME (converter.go:2190-2206) and fails when the build has no
-  such secret (util/llbutil/secretprovider/secrets.go:44-46).
+  such secret (util/llbutil/secretprovider/secrets.go:48-50).
 - Only targets reached through BUILD (and the target on the command line) save artifacts locally and
-  output images (VERSION 0.6 feature referenced-save-only, converter.go:2004-2013), and only after the
+  output images (VERSION 0.6 feature referenced-save-only, converter.go:2017-2024), and only after the
   whole build succeeded (builder/builder.go:655-817).
 - Identical target invocations are built once.
 """
@@ -577,7 +577,7 @@ class Interpreter:
             if not secret_id:
                 continue
             if secret_id not in self.opts.secrets:
-                # secretprovider/secrets.go:44-46 (the hint is cut from the ERROR block, vertexmon.go:99-101)
+                # secretprovider/secrets.go:48-50 (the hint is cut from the ERROR block, vertexmon.go:99-101)
                 raise self._command_failed(
                     st, cmd, f'unable to lookup secret "{secret_id}": not found', b"", 0,
                     hint="Make sure to set the project at the top of the Earthfile by using the PROJECT command.\n"
@@ -821,7 +821,7 @@ class Interpreter:
         if "+" not in ref or ref.split("+", 1)[0] not in ("", "."):
             raise self._fail(st, cmd, f"apply BUILD {ref}", "only local targets are modeled by the double")
         overriding = self._child_overriding(st, build_args, bool(opts.get("pass-args")))
-        # ReferencedSaveOnly: a BUILD keeps the caller's "saves" (converter.go:2004-2008).
+        # ReferencedSaveOnly: a BUILD keeps the caller's "saves" (converter.go:2017-2020).
         saves = st.do_saves if self.features.has("referenced-save-only") else True
         self.build(ref.split("+", 1)[1], overriding, do_saves=saves, allow_privileged=st.allow_privileged,
                    caller=st, cmd=cmd)
