@@ -1,7 +1,7 @@
 """Benchmark: the overhead of `edgeforge-ext build` over a bare `docker run` of the same Earthly work.
 
-The stand-in Earthly image (tests/standin) does a fixed amount of work (STANDIN_SLEEP seconds, then
-writes the ISO and a provider image). We time, interleaved over several rounds:
+The Earthly double (tests/double) does a fixed amount of work (the fixture Earthfile's test-only knob
+STANDIN_SLEEP), then builds the ISO and a provider image. We time, interleaved over several rounds:
   - ours:     `edgeforge-ext build` (preflight, checkout fetch, render, earthly, collect, report; --no-push)
   - baseline: `docker run` of the same image on the same checkout with the same target and args.
 Target: ratio <= 1.15.
@@ -24,21 +24,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.canvos_fixture import make_canvos_repo  # noqa: E402
-from tests.standin import STANDIN_BUILDKIT_HOST, STANDIN_IMAGE, build_context  # noqa: E402
+from tests.double_image import DOUBLE_BUILDKIT_HOST, ensure_image  # noqa: E402
 
 TARGET = 1.15
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--work", type=int, default=20, help="seconds of stand-in Earthly work")
+    parser.add_argument("--work", type=int, default=20, help="seconds of Earthly (double) work")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     import docker
 
     client = docker.from_env()
-    client.images.build(fileobj=build_context(), custom_context=True, tag=STANDIN_IMAGE, rm=True, pull=False)
+    image = ensure_image(client)
     with tempfile.TemporaryDirectory(prefix="edgeforge-bench-") as tmp:
         base = Path(tmp)
         repo = make_canvos_repo(base / "remote")
@@ -47,15 +47,15 @@ def main() -> int:
         env.update({"EDGEFORGE_EDGE_HOST_TOKEN": "bench-token-123456", "EDGEFORGE_PREFLIGHT_MIN_CPUS": "1",
                     "EDGEFORGE_PREFLIGHT_MIN_DISK_GB": "1", "EDGEFORGE_PREFLIGHT_MIN_MEMORY_GB": "1"})
         ours_cmd = [sys.executable, "-m", "edgeforge_ext", "--workdir", str(workdir), "build",
-                    "--canvos-url", repo.url, "--ref", "v4.10.0", "--earthly-image", STANDIN_IMAGE,
-                    "--buildkit-host", STANDIN_BUILDKIT_HOST, "--palette-endpoint", "api.spectrocloud.com",
+                    "--canvos-url", repo.url, "--ref", "v4.10.0", "--earthly-image", image,
+                    "--buildkit-host", DOUBLE_BUILDKIT_HOST, "--palette-endpoint", "api.spectrocloud.com",
                     "--k8s-version", "1.32.3", "--no-push", "--keep-user-data",
                     "--build-arg", f"STANDIN_SLEEP={args.work}"]
         checkout = workdir / "CanvOS"
         base_cmd = ["docker", "run", "--rm", "-v", "/var/run/docker.sock:/var/run/docker.sock",
                     "-v", f"{checkout}:/workspace", "-w", "/workspace",
-                    "-e", f"EARTHLY_BUILDKIT_HOST={STANDIN_BUILDKIT_HOST}", "-e", "NO_BUILDKIT=1",
-                    "-e", "GLOBAL_CONFIG={disable_analytics: true}", STANDIN_IMAGE,
+                    "-e", f"EARTHLY_BUILDKIT_HOST={DOUBLE_BUILDKIT_HOST}", "-e", "NO_BUILDKIT=1",
+                    "-e", "GLOBAL_CONFIG={disable_analytics: true, tls_enabled: false}", image,
                     "+build-all-images", "--PE_VERSION=v4.9.21", "--K8S_VERSION=1.32.3"]
         # First build: clones CanvOS and renders .arg/user-data, which the baseline then reuses.
         subprocess.run(ours_cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -66,7 +66,7 @@ def main() -> int:
     m_ours, m_base = statistics.median(ours), statistics.median(baseline)
     ratio = m_ours / m_base
     print(f"edgeforge-ext build ({args.work} s of Earthly work): median {m_ours:.2f} s over {args.rounds} runs")
-    print(f"docker run of the same stand-in (baseline):        median {m_base:.2f} s")
+    print(f"docker run of the same double (baseline):          median {m_base:.2f} s")
     print(f"ratio {ratio:.3f} (target <= {TARGET}) {'OK' if ratio <= TARGET else 'OVER TARGET'}")
     return 0 if ratio <= TARGET else 1
 

@@ -2,8 +2,8 @@
 same config, both measured in this run (median of interleaved rounds). Target: ratio <= 1.5, and not one
 container started by the no-op builds (Docker events with our label).
 
-Setup (not timed): a CanvOS-like git repository (tests/canvos_fixture.py), the stand-in Earthly image
-(tests/standin.py), and one real build so that `latest` exists.
+Setup (not timed): a CanvOS-shaped git repository (tests/canvos_fixture.py), the Earthly double's image
+(tests/double_image.py), and one real build so that `latest` exists.
 
     .venv/bin/python bench/nightly_noop.py [--rounds 7]
 """
@@ -31,11 +31,9 @@ WORKDIR_LABEL = "io.edgeforge-ext.workdir"
 
 
 def standin_image(client: Any) -> str:
-    from tests.standin import STANDIN_IMAGE, build_context
+    from tests.double_image import ensure_image
 
-    client.images.build(fileobj=build_context(), custom_context=True, tag=STANDIN_IMAGE, rm=True, forcerm=True,
-                        pull=False)
-    return STANDIN_IMAGE
+    return ensure_image(client)
 
 
 def timed(cmd: list[str], env: dict[str, str], expect: str = "") -> float:
@@ -70,7 +68,7 @@ custom_tag = "nightly"
 palette_endpoint = "api.spectrocloud.com"
 [earthly]
 image = "{image}"
-buildkit_host = "tcp://127.0.0.1:8372"
+buildkit_host = "tcp://buildkit.edgeforge.test:8372"
 [push]
 enabled = false
 """)
@@ -82,7 +80,7 @@ enabled = false
         noop = [*cli, "build", "--skip-unchanged"]
         plan = [*cli, "plan"]
         first = timed(noop, env, expect="building")
-        print(f"first build (the stand-in, not timed in the ratio): {first:.2f}s")
+        print(f"first build (the double, not timed in the ratio): {first:.2f}s")
         timed(noop, env, expect="up to date")
         timed(plan, env)  # warm page cache and .pyc files
         since = int(time.time())

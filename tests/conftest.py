@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-# Fixture plugins: the CanvOS-like git repository, the stand-in Earthly image, the bootable ISOs.
-pytest_plugins = ["tests.canvos_fixture", "tests.standin", "tests.iso_fixtures"]
+# Fixture plugins: the CanvOS-shaped git repositories, the Earthly double image, the bootable ISOs.
+pytest_plugins = ["tests.canvos_fixture", "tests.double_image", "tests.iso_fixtures"]
 
 
 def require(condition: bool, reason: str) -> None:

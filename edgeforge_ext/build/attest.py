@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeforge_ext import __version__, console
-from edgeforge_ext.attest.statement import BuildFacts, Dependency
-from edgeforge_ext.config import Config
 from edgeforge_ext.attest.keys import signer_from
-from edgeforge_ext.errors import ArtifactError
+from edgeforge_ext.attest.statement import BuildFacts, Dependency
 from edgeforge_ext.build.report import ImageRecord, Report
 from edgeforge_ext.build.state import Build
+from edgeforge_ext.config import Config
+from edgeforge_ext.errors import ArtifactError
 from edgeforge_ext.secrets import scrub_url
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from edgeforge_ext import console
-from edgeforge_ext.build.state import Build
-from edgeforge_ext.errors import ArtifactError
 from edgeforge_ext.build.plan import Plan
 from edgeforge_ext.build.report import LOG_NAME
+from edgeforge_ext.build.state import Build
+from edgeforge_ext.errors import ArtifactError
 
 
 def collect_step(build: Build) -> None:
@@ -59,8 +59,8 @@ def collect_iso(build: Build, plan: Plan) -> None:
     """Verify the ISO in the checkout's build/ and move it (mode 0600: it holds the credentials of
     user-data) with its .sha256 into the output directory."""
     from edgeforge_ext.fsutil import artifact_errors, move_into, write_sha256_file
-    from edgeforge_ext.iso.verify import verify_iso
     from edgeforge_ext.iso.step import inspect_collected_iso
+    from edgeforge_ext.iso.verify import verify_iso
 
     assert plan.iso_file is not None
     built = build.config.checkout_dir / "build" / plan.iso_file

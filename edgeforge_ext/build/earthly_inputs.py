@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.argfile import private_args, quote_arg
-from edgeforge_ext.config import Config
-from edgeforge_ext.canvos.contract import CERTS_DIR, PRO_KEY, PRO_SECRET
 from edgeforge_ext.build.earthly import (
     PRIVATE_ARG,
     PRIVATE_ENV,
@@ -31,10 +29,12 @@ from edgeforge_ext.build.earthly import (
     earthly_command,
     earthly_spec,
 )
+from edgeforge_ext.build.plan import EarthlyRun, Plan
+from edgeforge_ext.canvos.contract import CERTS_DIR, PRO_KEY, PRO_SECRET
+from edgeforge_ext.config import Config
 from edgeforge_ext.engine import IMAGES_LABEL, ContainerSpec
 from edgeforge_ext.errors import UsageError
 from edgeforge_ext.fsutil import private_dir, write_private
-from edgeforge_ext.build.plan import EarthlyRun, Plan
 from edgeforge_ext.secrets import Secret, url_secrets
 
 PROXY_KEYS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")

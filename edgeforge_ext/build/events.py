@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from edgeforge_ext.config import Config
     from edgeforge_ext.build.plan import Plan
-    from edgeforge_ext.preflight import Check
     from edgeforge_ext.build.report import Report
+    from edgeforge_ext.config import Config
+    from edgeforge_ext.preflight import Check
 
 
 class Reporter(Protocol):

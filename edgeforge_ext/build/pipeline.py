@@ -16,7 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from edgeforge_ext import console
+from edgeforge_ext.build.plan import check_config
+from edgeforge_ext.build.report import Report, StepRecord, write_os_pack, write_report
 from edgeforge_ext.build.state import Build, BuildOptions
+from edgeforge_ext.build.steps import STEPS, Step
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import (
     ArtifactError,
@@ -30,11 +33,8 @@ from edgeforge_ext.errors import (
     UsageError,
 )
 from edgeforge_ext.fsutil import ensure_dir
-from edgeforge_ext.build.plan import check_config
-from edgeforge_ext.build.report import Report, StepRecord, write_os_pack, write_report
 from edgeforge_ext.secrets import Redactor
 from edgeforge_ext.signals import sigterm_as_interrupt
-from edgeforge_ext.build.steps import STEPS, Step
 
 # The exit code of a filesystem failure (disk full, permission denied, read-only) in each step: the
 # step's own error class, with a message naming the path.

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeforge_ext.argfile import ArgPlan, plan_args
-from edgeforge_ext.config import Config
 from edgeforge_ext.canvos.contract import BuildContract, applying_host_steps
+from edgeforge_ext.config import Config
 from edgeforge_ext.errors import EngineError, UsageError, ValidationError
 from edgeforge_ext.registry.images import has_external_registry, pull_location
 from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE

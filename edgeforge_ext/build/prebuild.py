@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeforge_ext.build.plan import Plan
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import UsageError, ValidationError
-from edgeforge_ext.build.plan import Plan
 from edgeforge_ext.render import Rendered, render_all
 
 

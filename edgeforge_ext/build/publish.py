@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext import console
+from edgeforge_ext.build.report import ImageRecord, PushRecord, Report
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import ArtifactError, RegistryError
-from edgeforge_ext.build.report import ImageRecord, PushRecord, Report
 
 
 def push_images(config: Config, report: Report) -> None:
@@ -110,8 +110,8 @@ def _push_progress(target: str) -> Callable[[str], None] | None:
 def push_again(config: Config) -> tuple[Report, Path]:
     """`edgeforge-ext push`: push what the last build (of config.variant) did not, and complete its
     report: the push step ok, a push-failed build a success, a dated build promoted to `latest`."""
-    from edgeforge_ext.outputs import last_report_dir, promote
     from edgeforge_ext.build.report import read_report, write_report
+    from edgeforge_ext.outputs import last_report_dir, promote
 
     report_dir = last_report_dir(config.output_dir, config.variant)
     console.note(f"pushing the images of the build in {report_dir}")

@@ -115,7 +115,8 @@ def read_report(output_dir: Path) -> Report:
     report.steps = [StepRecord(s["name"], s["status"], float(s.get("seconds", 0))) for s in data.get("steps", [])]
     report.provider_images = [
         ImageRecord(i["ref"], i.get("k8s_version", ""), list(i.get("push_targets", [])),
-                    [PushRecord(p["ref"], p["digest"], bool(p.get("attested"))) for p in i.get("pushed", [])], i.get("image_id"))
+                    [PushRecord(p["ref"], p["digest"], bool(p.get("attested"))) for p in i.get("pushed", [])],
+                    i.get("image_id"))
         for i in data.get("provider_images", [])
     ]
     return report

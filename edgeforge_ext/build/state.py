@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeforge_ext.config import Config
 from edgeforge_ext.build.events import QuietReporter, Reporter
 from edgeforge_ext.build.plan import Plan
 from edgeforge_ext.build.report import Report
+from edgeforge_ext.config import Config
 from edgeforge_ext.secrets import Redactor
 
 

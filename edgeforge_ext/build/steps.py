@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeforge_ext import console
-from edgeforge_ext.build.state import Build
-from edgeforge_ext.errors import ArtifactError, BuildFailed, UsageError
 from edgeforge_ext.build.plan import Plan, make_plan
 from edgeforge_ext.build.report import LOG_NAME, ImageRecord
+from edgeforge_ext.build.state import Build
+from edgeforge_ext.errors import ArtifactError, BuildFailed, UsageError
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.double_image import DOUBLE_BUILDKIT_HOST
+
 PASSWORD = "s3cret-Pa55:word#1"  # the registry fixtures' password (an obvious test fake)
 TOKEN = "TestToken-9f8e7d6c5b4a"  # a fake registration token
-REMOTE_BUILDKIT = "tcp://127.0.0.1:8372"  # the stand-in runs unprivileged, as with a remote BuildKit
+# A remote BuildKit the Earthly double treats as reachable. Not 127.0.0.1: Earthly takes that for a LOCAL
+# BuildKit it must start itself (util/containerutil/shell_shared.go:431-444).
+REMOTE_BUILDKIT = DOUBLE_BUILDKIT_HOST
 
 
 def build_args(workdir: Path, canvos_url: str, earthly_image: str, *extra: str) -> list[str]:

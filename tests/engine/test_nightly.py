@@ -20,6 +20,7 @@ import pytest
 from edgeforge_ext.cli import run
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
 from tests.engine.buildkit import REMOTE_BUILDKIT, TOKEN, lowered_thresholds
+from tests.engine.wrapper_gaps import EMPTY_BASE_IMAGE, REMOTE_TLS, ROOT_OWNED_OUTPUTS, gap, gap_when_not_root
 
 
 @pytest.fixture
@@ -139,6 +140,8 @@ def dated_dirs(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink())
 
 
+@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
+@gap_when_not_root(ROOT_OWNED_OUTPUTS)
 def test_skip_unchanged_builds_only_when_something_changed(
     docker_client, standin_earthly_image, own_image, canvos_repo, tmp_path, nightly_env, monkeypatch, capsys
 ):
@@ -216,6 +219,8 @@ k8s_versions = ["1.31.5"]
 """
 
 
+@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
+@gap_when_not_root(ROOT_OWNED_OUTPUTS)
 def test_variants_keep_going_and_a_failure_hides_nothing(
     docker_client, standin_earthly_image, canvos_repo, tmp_path, nightly_env, capsys
 ):
@@ -259,6 +264,8 @@ def cli_process(args: list[str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
+@gap_when_not_root(ROOT_OWNED_OUTPUTS)
 def test_two_builds_on_one_host(docker_client, standin_earthly_image, canvos_repo, tmp_path):
     """Different work directories build side by side; the same one is refused with --no-wait (exit 2)."""
     config = config_file(tmp_path, canvos_repo.url, standin_earthly_image)
