@@ -472,8 +472,8 @@ def _targets(shape: str) -> dict[str, list[str]]:
     ]
     iso_body_cmd = [
         "    # upstream: osbuilder's /entrypoint.sh build-iso --overlay-iso /overlay dir:/build/image "
-        "(auroraboot on main); here xorriso over the same overlay",
-        '    RUN mkdir -p /iso && xorriso -as mkisofs -quiet -R -J -V COS_LIVE -o "/iso/$ISO_NAME.iso" /overlay',
+        "(auroraboot on main); here the double's build-iso (xorriso) over the same overlay",
+        '    RUN mkdir -p /iso && build-iso COS_LIVE "/iso/$ISO_NAME.iso" /overlay',
     ]
     targets: dict[str, list[str]] = {
         "build-all-images": [
@@ -546,7 +546,7 @@ def _targets(shape: str) -> dict[str, list[str]]:
             "    COPY --platform=linux/${ARCH} --keep-own +iso-image-rootfs/rootfs /build/image",
             "    COPY secure-boot/enrollment/ secure-boot/private-keys/ secure-boot/public-keys/ /keys",
             "    # upstream: enki build-uki dir:/build/image --overlay-iso /overlay -t iso -d /iso -k /keys",
-            '    RUN mkdir -p /iso && xorriso -as mkisofs -quiet -R -J -V UKI_ISO -o /iso/uki.iso /overlay',
+            '    RUN mkdir -p /iso && build-iso --uefi-only UKI_ISO /iso/uki.iso /overlay',
             "    WORKDIR /iso",
             "    RUN mv /iso/*.iso $ISO_NAME.iso",
             "    SAVE ARTIFACT /iso/*",

@@ -8,6 +8,7 @@ Layout (as the real earthly/earthly image: Earthfile v0.8.15 `earthly-docker:` ~
     /bin/busybox + its applets         sh, chown, chroot, hostname, sha256sum, ...
     /usr/bin/python3.X + the part of /usr/lib/python3.X the double imports (and the interpreter's libraries)
     /usr/local/bin/xorriso (+ libraries), /usr/local/bin/docker
+    /usr/share/earthly-double/grub/     GRUB's boot images, for hybrid BIOS+UEFI ISOs (tests/bootable_iso.py)
     WORKDIR /workspace
 
 The tag is `edgeforge-test/earthly-double:<first 12 hex of the sha256 of every input>`, so sessions with
@@ -132,7 +133,9 @@ class _Context:
         info.mtime = 0
         return info
 
-    def data(self, dest: str, data: bytes, mode: int = 0o644) -> None:
+    def data(self, dest: str, data: bytes, mode: int = 0o644, identity: bytes | None = None) -> None:
+        """`identity` stands in for the data in the tag's hash where the data differs run to run for
+        no reason that matters (a FAT image's volume serial and timestamps)."""
         if dest in self.seen:
             return
         self.seen.add(dest)
@@ -140,7 +143,7 @@ class _Context:
         info.size = len(data)
         self.tar.addfile(info, io.BytesIO(data))
         self.digest.update(f"{dest}\0{mode:o}\0{len(data)}\0".encode())
-        self.digest.update(data)
+        self.digest.update(data if identity is None else identity)
 
     def file(self, src: str, dest: str, mode: int | None = None) -> None:
         real = os.path.realpath(src)
@@ -180,6 +183,26 @@ class _Context:
 def _package_files() -> Iterator[tuple[Path, str]]:
     for path in sorted(DOUBLE.glob("*.py")):
         yield path, f"{PKG}/{path.name}"
+
+
+GRUB_KIT = "/usr/share/earthly-double/grub"
+
+
+def _add_grub_boot_kit(ctx: _Context) -> list[str]:
+    """GRUB's boot images (BIOS El Torito image, EFI FAT image with BOOTX64.EFI, isohybrid MBR) for the ISO
+    builder images of the double's world: the real osbuilder-tools / AuroraBoot images carry GRUB and make
+    hybrid BIOS+UEFI ISOs, which `build`'s ISO inspection requires. Their paths, for iso-tools.txt."""
+    from tests.bootable_iso import find_kit, standin_boot_kit
+
+    kit = standin_boot_kit()
+    why = find_kit()
+    require(kit is not None, f"no GRUB boot images for the Earthly double's ISO builder: {why}")
+    assert kit is not None
+    # efi.img (made by mformat) differs run to run; GRUB's version shows in eltorito.img, hashed whole.
+    ctx.data(f"{GRUB_KIT}/efi.img", kit["efi.img"], identity=b"efi.img of " + kit["eltorito.img"])
+    for name in ("eltorito.img", "boot_hybrid.img"):
+        ctx.data(f"{GRUB_KIT}/{name}", kit[name])
+    return [f"{GRUB_KIT}/{name}" for name in ("efi.img", "eltorito.img", "boot_hybrid.img")]
 
 
 def build_context() -> tuple[io.BytesIO, str]:
@@ -222,7 +245,7 @@ def build_context() -> tuple[io.BytesIO, str]:
     # tools: xorriso (for the ISO builder images of the double's world) and the docker CLI
     ctx.file(xorriso, "/usr/local/bin/xorriso", 0o755)
     ctx.file(docker_cli, "/usr/local/bin/docker", 0o755)
-    iso_tools = ["/usr/local/bin/xorriso"]
+    iso_tools = ["/usr/local/bin/xorriso", *_add_grub_boot_kit(ctx)]
     for binary in (*dynamic, xorriso):
         for lib in libraries(binary):
             ctx.file(lib, lib, 0o755)

@@ -60,6 +60,7 @@ def make_image(dest: str, name: str, *, iso_tools: bool) -> None:
         for tool in _listing("iso-tools.txt"):
             if os.path.exists(tool):
                 _link_or_copy(tool, os.path.join(dest, tool.lstrip("/")))
+        _script(os.path.join(dest, "usr/bin/build-iso"), BUILD_ISO)
     # Commands the real images have and CanvOS calls (Dockerfile: update-ca-certificates; +kairos-agent
     # saves /usr/bin/kairos-agent from a Kairos image).
     os.makedirs(os.path.join(dest, "usr/local/share/ca-certificates"), exist_ok=True)
@@ -74,6 +75,26 @@ def make_image(dest: str, name: str, *, iso_tools: bool) -> None:
         f.write("root:x:0:\n")
     with open(os.path.join(dest, "etc/os-release"), "w", encoding="utf-8") as f:
         f.write(f'NAME="earthly-double image"\nIMAGE="{name}"\n')
+
+
+# What osbuilder's `build-iso` (Kairos osbuilder-tools /entrypoint.sh; AuroraBoot on CanvOS main) makes of
+# an overlay, as far as the wrapper looks: a hybrid ISO with El Torito BIOS and UEFI entries, an isohybrid
+# MBR and an EFI system partition (GRUB's images, from the double's own image), the overlay at its root.
+# `build-iso --uefi-only` is the UKI form (enki build-uki): UEFI entry and ESP only, no BIOS boot.
+# Usage: build-iso [--uefi-only] VOLUME_LABEL OUTPUT.iso DIRECTORY
+BUILD_ISO = r"""set -e
+kit=/usr/share/earthly-double/grub
+bios=1; [ "$1" = --uefi-only ] && { bios=""; shift; }
+label=$1 out=$2 dir=$3
+cp "$kit/efi.img" "$dir/efi.img"
+set -- -e efi.img -no-emul-boot -append_partition 2 0xef "$kit/efi.img"
+if [ -n "$bios" ]; then
+    mkdir -p "$dir/boot/grub/i386-pc" && cp "$kit/eltorito.img" "$dir/boot/grub/i386-pc/"
+    set -- --grub2-mbr "$kit/boot_hybrid.img" -b boot/grub/i386-pc/eltorito.img -no-emul-boot \
+        -boot-load-size 4 -boot-info-table --grub2-boot-info -eltorito-alt-boot "$@"
+fi
+exec xorriso -as mkisofs -quiet -R -J -V "$label" "$@" -o "$out" "$dir"
+"""
 
 
 def _script(path: str, body: str) -> None:

@@ -13,7 +13,8 @@ LABEL = "io.edgeforge-test.earthly-double"
 REMOTE = "tcp://buildkit.edgeforge.test:8372"
 PLAIN_TCP = "{disable_analytics: true, tls_enabled: false}"
 
-# What render writes, minus BASE_IMAGE (see wrapper_gaps.EMPTY_BASE_IMAGE).
+# A hand-written .arg of the usual keys, without BASE_IMAGE: an empty override would erase the Earthfile's
+# derived default (variables/collection.go:233-241), which the double's own tests show.
 ARG_FILE = (
     "ARCH=amd64\nIMAGE_REGISTRY=127.0.0.1:5999/efx-double\nIMAGE_REPO=ubuntu\nOS_DISTRIBUTION=ubuntu\n"
     "OS_VERSION=22.04\nK8S_DISTRIBUTION=k3s\nK8S_VERSION=1.30.10\nCUSTOM_TAG=demo\nISO_NAME=palette-edge-installer\n"

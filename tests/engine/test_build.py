@@ -18,14 +18,6 @@ import requests
 from edgeforge_ext.cli import run
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
 from tests.engine.buildkit import PASSWORD, TOKEN, build_args, lowered_thresholds
-from tests.engine.wrapper_gaps import (
-    DOCKER_CONFIG,
-    EMPTY_BASE_IMAGE,
-    REMOTE_TLS,
-    ROOT_OWNED_OUTPUTS,
-    gap,
-    gap_when_not_root,
-)
 
 
 def our_containers(docker_client, workdir: Path | None = None) -> list:
@@ -49,7 +41,6 @@ def env_secrets(monkeypatch):
 
 
 @pytest.mark.root  # a registry on port 80: binding it needs root
-@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
 def test_full_build_pushes_where_the_edge_host_pulls(
     docker_client, standin_earthly_image, registry_factory, canvos_repo, tmp_path, env_secrets, capsys
 ):
@@ -113,7 +104,6 @@ def test_plan_has_no_side_effects(docker_client, canvos_repo, tmp_path, capsys):
     assert not workdir.exists()
 
 
-@gap(REMOTE_TLS)
 def test_failed_earthly_exits_7_with_the_log_tail(
     docker_client, standin_earthly_image, canvos_repo, tmp_path, env_secrets, capsys
 ):
@@ -174,7 +164,6 @@ def test_privileged_default_without_preflight_is_an_engine_error(
     assert not (workdir / "CanvOS").exists()  # found before anything was changed
 
 
-@gap(REMOTE_TLS)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_and_removes_the_container(signum, docker_client, standin_earthly_image, canvos_repo,
                                                   tmp_path):
@@ -206,8 +195,6 @@ def test_a_signal_stops_and_removes_the_container(signum, docker_client, standin
     assert report["status"] == "interrupted"
 
 
-@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
-@gap_when_not_root(ROOT_OWNED_OUTPUTS)
 def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, canvos_repo, tmp_path):
     """Watch the running container: its argv (Cmd), env and the CLI's own argv hold no secret."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFORGE_")}
@@ -247,8 +234,6 @@ def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, 
         assert PASSWORD not in text and TOKEN not in text
 
 
-@gap(REMOTE_TLS, EMPTY_BASE_IMAGE)
-@gap_when_not_root(ROOT_OWNED_OUTPUTS)
 def test_push_resumes_after_a_failed_push(
     docker_client, standin_earthly_image, registry_factory, canvos_repo, tmp_path, env_secrets, capsys
 ):
@@ -294,8 +279,6 @@ def test_verbose_shows_the_plan_and_preflight_before_acting(docker_client, canvo
     assert "docker_version" not in quiet and "earthly +build-all-images" not in quiet
 
 
-@gap(REMOTE_TLS, DOCKER_CONFIG)
-@gap_when_not_root(ROOT_OWNED_OUTPUTS)
 def test_a_private_base_image_uses_the_users_docker_config(docker_client, standin_earthly_image, canvos_repo,
                                                            tmp_path, env_secrets, monkeypatch, capsys):
     """The Earthly double's world has a registry that wants credentials (registry.private.test): as with

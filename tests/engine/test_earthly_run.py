@@ -19,7 +19,6 @@ from edgeforge_ext.errors import EngineError
 from edgeforge_ext.iso.verify import verify_iso
 from edgeforge_ext.secrets import MASK, Redactor, Secret
 from tests.double_image import DOUBLE_BUILDKIT_HOST
-from tests.engine.wrapper_gaps import REMOTE_TLS, gap
 
 pytestmark = pytest.mark.engine
 
@@ -72,7 +71,6 @@ def _run(docker_client: Any, spec: ContainerSpec, log: Path, **kw: Any) -> tuple
     return result, seen
 
 
-@gap(REMOTE_TLS)
 def test_iso_build_relays_the_log_and_leaves_a_verifiable_iso(docker_client, standin_earthly_image, workspace,
                                                               tmp_path):
     workdir, checkout = workspace
@@ -92,7 +90,6 @@ def test_iso_build_relays_the_log_and_leaves_a_verifiable_iso(docker_client, sta
     assert _containers(docker_client, workdir) == []
 
 
-@gap(REMOTE_TLS)
 def test_no_secret_in_the_containers_env_or_argv(docker_client, standin_earthly_image, workspace, tmp_path):
     workdir, checkout = workspace
     spec = _spec(standin_earthly_image, workdir, checkout, "iso", {"STANDIN_SHOW_ENV": "1"})
@@ -128,7 +125,6 @@ def test_a_spec_carrying_a_secret_is_refused_before_any_container(docker_client,
     assert _containers(docker_client, workdir) == []
 
 
-@gap(REMOTE_TLS)
 def test_failure_keeps_a_bounded_tail(docker_client, standin_earthly_image, workspace, tmp_path):
     workdir, checkout = workspace
     spec = _spec(standin_earthly_image, workdir, checkout, "iso",
@@ -147,7 +143,6 @@ def test_failure_keeps_a_bounded_tail(docker_client, standin_earthly_image, work
     assert _containers(docker_client, workdir) == []
 
 
-@gap(REMOTE_TLS)
 def test_ctrl_c_in_the_callback_removes_the_container(docker_client, standin_earthly_image, workspace,
                                                       tmp_path):
     workdir, checkout = workspace
@@ -201,7 +196,6 @@ def test_a_missing_image_that_cannot_be_pulled_names_it(docker_client, workspace
     assert _containers(docker_client, workdir) == []
 
 
-@gap(REMOTE_TLS)
 def test_standin_refuses_an_unknown_target(docker_client, standin_earthly_image, workspace, tmp_path):
     workdir, checkout = workspace
     spec = _spec(standin_earthly_image, workdir, checkout, "no-such-target", {})
@@ -220,7 +214,6 @@ def test_standin_refuses_build_args_before_the_target(docker_client, standin_ear
     assert "Incorrect Usage: flag provided but not defined: -PE_VERSION" in seen
 
 
-@gap(REMOTE_TLS)
 def test_provider_images_land_in_the_daemon_under_earthlys_names(docker_client, standin_earthly_image,
                                                                  workspace, tmp_path):
     workdir, checkout = workspace
