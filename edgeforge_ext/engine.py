@@ -405,8 +405,11 @@ def image_info(c: Any, ref: str) -> ImageInfo | None:
         return None
 
 
-
-
+def has_repo_digest(c: Any, image: str, digest: str) -> bool:
+    """Whether the daemon records `digest` as a pushed manifest of `image` (an id or a name). A push
+    records the digest on the image it sent: when it is not on ours, the name was moved meanwhile."""
+    info = image_info(c, image)
+    return info is not None and any(d.endswith("@" + digest) for d in info.repo_digests)
 
 
 def tag_image(c: Any, src: str, dst: str) -> None:

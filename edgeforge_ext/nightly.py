@@ -254,9 +254,8 @@ class _InputsHook:
 def _write_inputs(run_dir: Path, inputs: edgeforge_lock.Inputs | None, report: Report | None) -> None:
     if inputs is None:
         return
-    refs = [image.ref for image in report.provider_images] if report is not None else []
-    found = edgeforge_lock.local_images(refs) if refs else {}
-    images = {ref: ident for ref, (ident, _digests) in found.items() if ident is not None}
+    # The ids collect recorded: the user's names may since name another build's image (a shared daemon).
+    images = {i.ref: i.image_id for i in report.provider_images if i.image_id} if report is not None else {}
     data = {"format": edgeforge_lock.FORMAT, "inputs": inputs.as_json(), "provider_image_ids": images}
     atomic_write(run_dir / INPUTS_NAME, (json.dumps(data, indent=2) + "\n").encode())
 
@@ -302,11 +301,14 @@ def up_to_date(root: Path, now: edgeforge_lock.Inputs) -> tuple[Path | None, str
 
 
 def _images_gone(report: Report, image_ids: dict[str, str]) -> list[str]:
+    """The provider images whose recorded image is no longer in the daemon (asked by id: the names may
+    name another build's image by now)."""
     refs = [image.ref for image in report.provider_images]
     if not refs:
         return []
-    found = edgeforge_lock.local_images(refs)
-    return [ref for ref in refs if image_ids.get(ref) is None or found[ref][0] != image_ids[ref]]
+    known = [image_ids[ref] for ref in refs if image_ids.get(ref)]
+    found = edgeforge_lock.local_images(known) if known else {}
+    return [ref for ref in refs if not image_ids.get(ref) or found[image_ids[ref]][0] is None]
 
 
 # ------------------------------------------------------------------------------------------ the summary

@@ -34,15 +34,15 @@ def push_images(config: Config, report: Report) -> None:
             creds = credentials_for(config, target)
             alias = target != image.ref
             try:
-                _point_at_this_build(client, image, target)
-                digest = engine.push_image(client, target, username=creds.username or None, password=creds.password,
-                                           on_progress=_push_progress(target))
+                digest = _push_this_build(client, image, target, creds)
             except RegistryError as exc:
                 failures.append(f"{target}: {exc.message}")
                 continue
             finally:
-                if alias:
-                    engine.untag(client, target)  # the name existed only to push; Earthly's own stays
+                # The name existed only to push. Another build may have taken it for its own push since:
+                # leave it then (that build removes it).
+                if alias and (image.image_id is None or engine.image_id(client, target) == image.image_id):
+                    engine.untag(client, target)
             image.pushed.append(PushRecord(target, digest))
             console.info(f"pushed {target} ({digest})")
     finally:
@@ -53,6 +53,33 @@ def push_images(config: Config, report: Report) -> None:
             "some provider images were not pushed", details=failures,
             hint="edgeforge-ext push resumes; give it the same registry options as the build (--registry, "
             "--registry-username and the password) so it has the credentials")
+
+
+# A push names a tag, not an image: another build on the daemon may move the name between our tag and
+# the daemon reading it. The digest the daemon records on our image tells; so many tries, then give up.
+PUSH_TRIES = 3
+
+
+def _push_this_build(client: Any, image: ImageRecord, target: str, creds: Any) -> str:
+    """Push `target` as the image this build produced and return its digest; verified, not assumed."""
+    from edgeforge_ext import engine
+
+    for attempt in range(1, PUSH_TRIES + 1):
+        _point_at_this_build(client, image, target)
+        try:
+            digest = engine.push_image(client, target, username=creds.username or None, password=creds.password,
+                                       on_progress=_push_progress(target))
+        except RegistryError:
+            if attempt == PUSH_TRIES or engine.image_present(client, target):
+                raise
+            continue  # another build removed the name after its own push: name ours again
+        if image.image_id is None or engine.has_repo_digest(client, image.image_id, digest):
+            return digest
+        console.warn(f"{target}: another build moved the name while it was pushed; pushing this build's image "
+                     "again")
+    raise RegistryError(f"{target} kept being moved to another build's image during the push ({PUSH_TRIES} tries)",
+                        hint="edgeforge-ext push tries again; the registry's tag may now hold the other build's "
+                        "image")
 
 
 def _point_at_this_build(client: Any, image: ImageRecord, target: str) -> None:
