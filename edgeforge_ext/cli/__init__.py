@@ -87,6 +87,7 @@ COMMANDS: dict[str, str] = {
     "push": "Push the provider images of the last build again.",
     "clean": "Remove the containers, cache volume and image builds leave.",
     "lock": "Write edgeforge.lock (CanvOS SHA, Earthly image, fingerprint).",
+    "gather": "Merge the shards' results into one summary.",
 }
 GROUPS: dict[str, str] = {
     "config": "Inspect the resolved configuration.",
@@ -108,10 +109,11 @@ def full_app() -> typer.Typer:
             nightly_cmd,
             preflight_cmd,
             render_cmd,
+            shards_cmd,
         )
 
         for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd,
-                       iso_cmd, nightly_cmd):
+                       iso_cmd, nightly_cmd, shards_cmd):
             module.register(app)
         for info in app.registered_commands:
             info.short_help = COMMANDS[str(info.name)]
