@@ -2,14 +2,16 @@
 `edgeforge-summary.json` of the same shape, the same table, the same GitHub step summary.
 
 Which shards to expect comes from the plan (`--plan FILE`: the shard list, a GitHub matrix or Argo's
-parameter) or, without one, from the records found. A shard of the plan with no record is listed as
-`not-run` (missing); a shard --changed-since left out as `up-to-date`, with its earlier report. Any
-failed or missing shard makes gather fail, naming each.
+parameter) or, without one, from the records found. With the shard list, a record older than the plan
+is an earlier run's (shared output storage keeps them) and does not count. A shard of the plan with no
+record is listed as `not-run` (missing); a shard --changed-since left out as `up-to-date`, with its
+earlier report. Any failed or missing shard makes gather fail, naming each.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from edgeforge_ext import console
@@ -39,8 +41,13 @@ def gather(places: list[Path], output_dir: Path, plan_file: Path | None = None) 
         raise UsageError(f"no such directory: {', '.join(missing_places)}")
     records = read_records(places)
     summary = Summary(output_dir)
+    stale: dict[str, float] = {}
     if plan_file is not None:
         plan = read_plan(plan_file)
+        if plan.created is not None:  # an earlier run's record of a shard is not this run's result
+            stale = {i: float(r.get("finished") or 0) for i, r in records.items()
+                     if float(r.get("finished") or 0) < plan.created}
+            records = {i: r for i, r in records.items() if i not in stale}
         expected: list[tuple[Shard, str | None]] = [(s, None) for s in plan.shards]
         expected += [(o.shard, o.reason) for o in plan.left_out]
         left_out_dirs = {o.shard.id: o.output_dir for o in plan.left_out}
@@ -59,6 +66,10 @@ def gather(places: list[Path], output_dir: Path, plan_file: Path | None = None) 
             summary.results.append(_up_to_date(shard, left_out_reason, left_out_dirs.get(shard.id)))
         elif shard.id in records:
             summary.results.append(BuildResult.from_json(records[shard.id]["result"]))
+        elif shard.id in stale:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stale[shard.id]))
+            summary.results.append(BuildResult(shard.id, "not-run", reason=f"missing: no record since the plan "
+                                               f"(the newest is of an earlier run, {when})"))
         else:
             summary.results.append(BuildResult(shard.id, "not-run", reason="missing: no record from this shard"))
     ensure_dir(output_dir, "output directory", "choose another --output (output.dir)")

@@ -57,7 +57,8 @@ def estimated(shards: Sequence[Shard], known: dict[str, float]) -> list[Shard]:
     return [replace(s, estimate=known[s.id]) if s.id in known else s for s in shards]
 
 
-def longest_first(shards: Sequence[Shard]) -> list[Shard]:
-    """By estimate, longest first; never-built shards count as the longest known; ties in config order."""
-    longest = max((s.estimate for s in shards if s.estimate is not None), default=0.0)
+def longest_first(shards: Sequence[Shard], known: dict[str, float] | None = None) -> list[Shard]:
+    """By estimate, longest first; never-built shards count as the longest build known (of any shard
+    found, these or others); ties in config order."""
+    longest = max([*(known or {}).values(), *(s.estimate for s in shards if s.estimate is not None)], default=0.0)
     return sorted(shards, key=lambda s: (-(s.estimate if s.estimate is not None else longest), s.order))

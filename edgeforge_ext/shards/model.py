@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +65,13 @@ class ShardPlan:
     shards: tuple[Shard, ...]  # to build, in the order to start them (longest first)
     left_out: tuple[LeftOut, ...] = ()
     config_text: str = ""  # the edgeforge.toml the builders read (k8s-job and argo carry it)
-    notes: tuple[str, ...] = field(default=())
+    # When it was planned (epoch seconds): `gather` takes no record older than that (shared storage
+    # still holds each shard's record of the night before).
+    created: float | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "shard_by": self.shard_by, "shards": [s.as_json() for s in self.shards],
+        return {"format": FORMAT, "created": self.created, "shard_by": self.shard_by,
+                "shards": [s.as_json() for s in self.shards],
                 "left_out": [{**o.shard.as_json(), "reason": o.reason, "output_dir": o.output_dir}
                              for o in self.left_out]}
 
@@ -108,9 +111,11 @@ def read_plan(path: Path) -> ShardPlan:
         raise UsageError(f"cannot read the shard plan {path}: {exc}") from None
     try:
         if isinstance(data, dict) and "shards" in data:
+            created = data.get("created")
             return ShardPlan(str(data.get("shard_by", BY_VARIANT)), tuple(Shard.from_json(s) for s in data["shards"]),
                              tuple(LeftOut(Shard.from_json(o), str(o.get("reason", "")), o.get("output_dir"))
-                                   for o in data.get("left_out", [])))
+                                   for o in data.get("left_out", [])),
+                             created=float(created) if created is not None else None)
         entries = data["include"] if isinstance(data, dict) else data
         return ShardPlan(BY_VARIANT, tuple(Shard.from_json(matrix_entry_as_shard(e)) for e in entries))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -125,11 +125,14 @@ def plan_shards(config: Config, options: PlanOptions) -> ShardPlan:
     """Resolve the ref as `lock` does (a git fetch into the work directory's checkout: the fingerprint is
     the lock's), fingerprint every shard, leave out the unchanged ones (--changed-since), order the rest
     longest first (earlier durations)."""
+    import time
+
     from edgeforge_ext.canvos import sources
     from edgeforge_ext.nightly import NightlyOptions, selected
     from edgeforge_ext.shards import changed, history
     from edgeforge_ext.workdir_lock import workdir_lock
 
+    created = time.time()
     names = selected(config, NightlyOptions(variants=options.variants, all_variants=options.all_variants))
     with workdir_lock(config.workdir, wait=options.wait, what="plan"):
         facts = sources.fetch(config, discard_changes=options.discard_changes)
@@ -143,8 +146,8 @@ def plan_shards(config: Config, options: PlanOptions) -> ShardPlan:
     left_out: list[Any] = []
     if options.changed_since is not None:
         shards, left_out = changed.split(config, shards, options.changed_since)
-    return ShardPlan(options.shard_by, tuple(history.longest_first(shards)), tuple(left_out),
-                     config_text=config_text(config))
+    return ShardPlan(options.shard_by, tuple(history.longest_first(shards, durations)), tuple(left_out),
+                     config_text=config_text(config), created=created)
 
 
 def _fingerprinted(planned: Planned, facts: Any, identities: dict[str, tuple[str | None, tuple[str, ...]]]) -> Shard:

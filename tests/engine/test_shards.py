@@ -104,6 +104,10 @@ def test_a_generated_matrix_run_locally_gathers_to_the_summary_build_all_writes(
     assert (out / "alpha" / "latest" / "palette-edge-installer.iso").is_file()
     assert not (out / "gamma" / "latest" / "palette-edge-installer.iso").exists()  # provider images only
 
+    # The inputs as built, pinned (the lock's entries are the shard ids).
+    assert run([*base, "--workdir", str(tmp_path / "w-plan"), "lock", "--all"]) == 0
+    capsys.readouterr()
+
     # Next night: beta's inputs change; --changed-since leaves out exactly alpha and gamma.
     config.write_text(config.read_text().replace('custom_tag = "beta"', 'custom_tag = "beta2"'))
     assert run([*plan_args, "--changed-since", str(out), "--format", "json"]) == 0
@@ -112,6 +116,12 @@ def test_a_generated_matrix_run_locally_gathers_to_the_summary_build_all_writes(
     assert [s["id"] for s in shard_plan["shards"]] == ["beta"]
     assert sorted(o["id"] for o in shard_plan["left_out"]) == ["alpha", "gamma"]
     assert "beta: to build (the rendered user-data, .arg, targets or build args changed)" in captured.err
+    # The same against edgeforge.lock, the outputs looked for in the output directory.
+    lock = config.parent / "edgeforge.lock"
+    assert run([*plan_args, "--changed-since", str(lock), "--output", str(out), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert [s["id"] for s in json.loads(captured.out)["shards"]] == ["beta"]
+    assert "beta: to build (its inputs differ from edgeforge.lock)" in captured.err
     # ... and a shard whose outputs are gone is built again.
     (out / "alpha" / "latest" / "palette-edge-installer.iso").unlink()
     assert run([*plan_args, "--changed-since", str(out), "--format", "json"]) == 0
