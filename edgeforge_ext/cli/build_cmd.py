@@ -151,6 +151,8 @@ def plan(
                                       "workflow's prefix)")] = "edgeforge-shards",
     parallelism: Annotated[int | None, typer.Option("--parallelism", metavar="N", min=1, show_default=False,
                                                     help="k8s-job, argo: at most N shards at once")] = None,
+    dind_image: Annotated[str, typer.Option("--dind-image", metavar="IMAGE", help="k8s-job, argo: the "
+                                            "Docker-in-Docker sidecar's image")] = "docker:28-dind",
     *,
     flags: dict[str, Any],
     password_stdin: bool,
@@ -170,7 +172,7 @@ def plan(
                      PlanOptions(variants=tuple(variant or ()), all_variants=all_variants, shard_by=shard_by,
                                  changed_since=changed_since, history=tuple(history or ())),
                      PodOptions(image=image, docker=docker, secret=secret, output_claim=output_claim, name=name,
-                                parallelism=parallelism))
+                                parallelism=parallelism, dind_image=dind_image))
         return
     if fmt is not None or changed_since is not None:
         from edgeforge_ext.errors import UsageError
