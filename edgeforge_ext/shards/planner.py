@@ -150,6 +150,23 @@ def plan_shards(config: Config, options: PlanOptions) -> ShardPlan:
                      config_text=config_text(config), created=created)
 
 
+def lock_shards(config: Config, names: Sequence[str | None], by: str, *, discard_changes: bool = False,
+                wait: bool = True) -> tuple[Path, Any]:
+    """`lock --shard-by k8s-version`: edgeforge.lock with one entry per shard id, so `build --locked --shard`
+    and `--changed-since edgeforge.lock` find theirs (by variant the entries are the variants' already)."""
+    from edgeforge_ext import edgeforge_lock
+    from edgeforge_ext.canvos import sources
+    from edgeforge_ext.workdir_lock import workdir_lock
+
+    with workdir_lock(config.workdir, wait=wait, what="lock"):
+        facts = sources.fetch(config, discard_changes=discard_changes)
+        listed = dict(facts.k8s_versions) if facts.k8s_versions else None
+        inputs = {p.shard.id: edgeforge_lock.resolve(p.config, facts=facts).inputs
+                  for p in planned_shards(config, names, by, listed)}
+    lock = edgeforge_lock.make_lock(inputs)
+    return edgeforge_lock.write_lock(lock, edgeforge_lock.lock_path(config)), lock
+
+
 def _fingerprinted(planned: Planned, facts: Any, identities: dict[str, tuple[str | None, tuple[str, ...]]]) -> Shard:
     """The shard with the inputs edgeforge.lock would record for it (same functions, same fingerprint)."""
     from edgeforge_ext import edgeforge_lock

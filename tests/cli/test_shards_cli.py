@@ -113,3 +113,13 @@ def test_build_shard_refuses_an_unknown_id_before_anything_runs(conf, tmp_path, 
     assert "no shard 'gamma'" in err and "alpha, beta" in err
     assert run(["--config", str(conf), "--workdir", str(workdir), "build", "--shard", "alpha", "--all"]) == 2
     assert not workdir.exists()
+
+
+def test_lock_by_k8s_version_pins_each_shard(conf, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(edgeforge_lock, "earthly_identity", lambda image: ("sha256:" + "e" * 64, ()))
+    plan = plan_json(conf, tmp_path, capsys, "--shard-by", "k8s-version")
+    assert run(["--config", str(conf), "--workdir", str(tmp_path / "w"), "lock", "--all", "--shard-by",
+                "k8s-version", "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert {name: b["fingerprint"] for name, b in written["builds"].items()} == {
+        s["id"]: s["fingerprint"] for s in plan["shards"]}
