@@ -45,8 +45,10 @@ class Planned:
 def _variant_configs(config: Config, names: Sequence[str | None]) -> list[tuple[int, str, str | None, Config]]:
     from edgeforge_ext.outputs import DEFAULT_VARIANT
 
-    return [(i, name or DEFAULT_VARIANT, name, config.with_variant(name) if name else config)
-            for i, name in enumerate(names)]
+    # The variant's place in the file, whichever of them are planned: a shard sorts the same everywhere.
+    position = {v.name: i for i, v in enumerate(config.variants)}
+    return [(position.get(name, 0) if name else 0, name or DEFAULT_VARIANT, name,
+             config.with_variant(name) if name else config) for name in names]
 
 
 def versions_of(config: Config, listed: dict[str, list[str]] | None) -> list[str]:
