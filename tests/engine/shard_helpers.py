@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 from tests.canvos_fixture import CanvosRepo, earthfile, git
 from tests.engine.buildkit import REMOTE_BUILDKIT, TOKEN
@@ -67,3 +69,15 @@ def cli_env(**extra: str) -> dict[str, str]:
 def cli_process(args: list[str], **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "edgeforge_ext", *args], env=cli_env(**env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def remove_built_images(docker_client: Any, tmp_path: Path) -> None:
+    """The provider images the builds of this test saved (under the local names of its work directories,
+    tmp_path/*), with every name they carry: nothing piles up in the daemon run after run."""
+    from edgeforge_ext.build.plan import local_image_registry
+
+    prefixes = tuple(local_image_registry(d) + "/" for d in tmp_path.iterdir() if d.is_dir())
+    for image in docker_client.images.list():
+        if any(tag.startswith(prefixes) for tag in image.tags):
+            with suppress(Exception):
+                docker_client.images.remove(image.id, force=True)

@@ -7,10 +7,17 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import requests
 
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
-from tests.engine.shard_helpers import cli_process, tag_with_knobs, write_config
+from tests.engine.shard_helpers import cli_process, remove_built_images, tag_with_knobs, write_config
+
+
+@pytest.fixture(autouse=True)
+def _no_images_left(docker_client, tmp_path):
+    yield
+    remove_built_images(docker_client, tmp_path)
 
 
 def _manifest(registry, repo: str, reference: str) -> dict:
@@ -70,5 +77,3 @@ def test_two_builds_with_the_same_image_names_each_push_their_own(
     for image_id in image_ids:
         names = docker_client.images.get(image_id).tags
         assert any(n.startswith("edgeforge.invalid/") for n in names), names
-    for image_id in image_ids:
-        docker_client.images.remove(image_id, force=True)

@@ -9,8 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from edgeforge_ext.cli import run
-from tests.engine.shard_helpers import cli_process, tag_with_knobs, write_config
+from tests.engine.shard_helpers import cli_process, remove_built_images, tag_with_knobs, write_config
 
 VARIANTS = """
 [[variants]]
@@ -28,6 +30,12 @@ name = "gamma"
 custom_tag = "gamma"
 target = "provider-images"
 """
+
+@pytest.fixture(autouse=True)
+def _no_images_left(docker_client, tmp_path):
+    yield
+    remove_built_images(docker_client, tmp_path)
+
 
 # What differs between two runs of the same builds by nature: times, where they ran, image ids, and the
 # ISO's bytes (xorriso stamps the time). Everything else must be the same.
