@@ -619,6 +619,18 @@ def remove_managed(
     return summary
 
 
+def untag_all(c: Any, prefix: str) -> list[str]:
+    """Remove every image name starting with `prefix` (names only: an image that still has another name,
+    the user's, stays); the names removed."""
+    removed: list[str] = []
+    for image in c.images.list():
+        for tag in image.tags:
+            if tag.startswith(prefix):
+                untag(c, tag)
+                removed.append(tag)
+    return removed
+
+
 # --------------------------------------------------------------------------------------------------
 # Image identity without the SDK (the no-op nightly path)
 

@@ -271,7 +271,8 @@ def clean(
     json_out: Annotated[bool, typer.Option("--json", help="print what was removed as JSON")] = False,
 ) -> None:
     """Remove what edgeforge-ext cached or left behind for this work directory: its containers, the
-    BuildKit cache volume, and the Earthly image (kept between builds so the next build is warm).
+    BuildKit cache volume, and the Earthly image (kept between builds so the next build is warm) and the
+    work directory's own names of its provider images (your IMAGE_REGISTRY/IMAGE_REPO names stay).
     Needs the Docker daemon."""
     from edgeforge_ext import console, engine
 
@@ -287,6 +288,11 @@ def clean(
             earthly_image=configured_image(config) if images else None,
             volume_prefix=CACHE_VOLUME if every_workdir else cache_volume(config.workdir),
         ).as_dict()
+        if images:  # the names Earthly saved provider images under (plan.local_image_registry)
+            from edgeforge_ext.build.plan import LOCAL_REGISTRY, local_image_registry
+
+            prefix = f"{LOCAL_REGISTRY}/" if every_workdir else f"{local_image_registry(config.workdir)}/"
+            summary["images"] += engine.untag_all(client, prefix)
     finally:
         client.close()
     summary["staging"] = _remove_staging(config)
