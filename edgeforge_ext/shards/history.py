@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from edgeforge_ext.shards.model import Shard
 from edgeforge_ext.shards.record import RECORD_NAME
@@ -45,7 +46,7 @@ def durations(places: Iterable[Path]) -> dict[str, float]:
     return {name: seconds for name, (_when, seconds) in found.items()}
 
 
-def _json(path: Path) -> dict:  # type: ignore[type-arg]
+def _json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
