@@ -222,6 +222,16 @@ class Config:
         values, sources = _resolve(layers)
         return replace(self, values=values, sources=sources, variant=name, layers=tuple(layers))
 
+    def with_layer(self, source: str, overrides: Mapping[str, Any]) -> Config:
+        """This config with `overrides` (dotted keys) over every layer, flags included: what one shard of a
+        variant builds (`build --shard`: one Kubernetes version of it). The resolved values are kept as
+        they are (paths already made relative to the file), only these keys change."""
+        values = dict(self.values)
+        sources = dict(self.sources)
+        for name, value in overrides.items():
+            values[name] = _check_type(KEY_BY_NAME[name], value, source)
+            sources[name] = source
+        return replace(self, values=values, sources=sources, layers=(*self.layers, (source, dict(overrides))))
 
 def load_config(
     config_path: Path | None = None,

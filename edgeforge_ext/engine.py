@@ -405,8 +405,11 @@ def image_info(c: Any, ref: str) -> ImageInfo | None:
         return None
 
 
-
-
+def has_repo_digest(c: Any, image: str, digest: str) -> bool:
+    """Whether the daemon records `digest` as a pushed manifest of `image` (an id or a name). A push
+    records the digest on the image it sent: when it is not on ours, the name was moved meanwhile."""
+    info = image_info(c, image)
+    return info is not None and any(d.endswith("@" + digest) for d in info.repo_digests)
 
 
 def read_image_files(c: Any, image: str, paths: list[str], *, max_bytes: int = 256 << 20) -> dict[str, bytes | None]:
@@ -666,6 +669,18 @@ def remove_managed(
         except APIError as exc:
             summary.skipped.append(f"image {earthly_image}: {_one_line(exc)}")
     return summary
+
+
+def untag_all(c: Any, prefix: str) -> list[str]:
+    """Remove every image name starting with `prefix` (names only: an image that still has another name,
+    the user's, stays); the names removed."""
+    removed: list[str] = []
+    for image in c.images.list():
+        for tag in image.tags:
+            if tag.startswith(prefix):
+                untag(c, tag)
+                removed.append(tag)
+    return removed
 
 
 # --------------------------------------------------------------------------------------------------

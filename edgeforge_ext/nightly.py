@@ -35,11 +35,12 @@ class NightlyOptions:
     locked: bool = False
     skip_unchanged: bool = False
     keep_last: int | None = None
+    sharded: bool = False  # build --shard: one shard's build, recorded for `gather`
 
     @property
     def dated(self) -> bool:
         """Dated output directories with a `latest` link (any of the nightly options turns them on)."""
-        return bool(self.variants or self.all_variants or self.skip_unchanged or self.keep_last)
+        return bool(self.variants or self.all_variants or self.skip_unchanged or self.keep_last or self.sharded)
 
 
 @dataclass
@@ -59,6 +60,18 @@ class BuildResult:
                 "seconds": round(self.seconds, 2), "output_dir": str(self.output_dir) if self.output_dir else None,
                 "reason": self.reason, "error": scrub(self.error) if self.error else None, "details": self.details,
                 "report": self.report.as_json() if self.report else None}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> BuildResult:
+        """A build as edgeforge-summary.json (or a shard record) lists it."""
+        from edgeforge_ext.build.report import report_from_json
+
+        report = data.get("report")
+        where = Path(data["output_dir"]) if data.get("output_dir") else None
+        return BuildResult(str(data["variant"]), str(data["status"]), int(data.get("exit_code") or 0),
+                           float(data.get("seconds") or 0), where,
+                           report_from_json(report) if isinstance(report, dict) else None, data.get("error"),
+                           list(data.get("details") or []), str(data.get("reason") or ""))
 
 
 @dataclass
@@ -98,28 +111,49 @@ def selected(config: Config, options: NightlyOptions) -> list[str | None]:
 # ------------------------------------------------------------------------------------------ running
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One build of a run: its label names its output directory (OUTPUT/<label>/) and its summary row."""
+
+    label: str  # "default", a variant's name, or a shard's id
+    config: Config
+
+
+def planned_builds(config: Config, options: NightlyOptions) -> list[Planned]:
+    return [Planned(name or outputs.DEFAULT_VARIANT, config.with_variant(name) if name else config)
+            for name in selected(config, options)]
+
+
 def run_builds(config: Config, options: NightlyOptions, build: BuildOptions) -> Summary:
     """Build every selected variant; raise the build's own error for one build, VariantsFailed for several."""
+    planned = planned_builds(config, options)
+    summary, first_error = run_planned(config, planned, options, build)
+    raise_for(summary, first_error)
+    return summary
+
+
+def run_planned(config: Config, planned: list[Planned], options: NightlyOptions, build: BuildOptions, *,
+                summary_file: bool = True) -> tuple[Summary, BaseException | None]:
+    """Build each planned build under one work-directory lock; (the summary, the first error or None).
+    `summary_file`: write OUTPUT/edgeforge-summary.json (a shard writes its own record instead)."""
     from edgeforge_ext.signals import sigterm_as_interrupt
     from edgeforge_ext.workdir_lock import workdir_lock
 
-    names = selected(config, options)
     lock = edgeforge_lock.read_lock(edgeforge_lock.lock_path(config)) if options.locked else None
-    for name in names:  # mistakes the configuration alone decides stop the run before anything starts
-        check_config(config.with_variant(name) if name else config)
+    for one in planned:  # mistakes the configuration alone decides stop the run before anything starts
+        check_config(one.config)
     summary = Summary(config.output_dir)
     first_error: BaseException | None = None
     runner = _Runner(config, options, build, lock)
     with sigterm_as_interrupt(), workdir_lock(config.workdir, wait=build.wait, what="build"):
         try:
-            for name in names:
-                label = name or outputs.DEFAULT_VARIANT
+            for one in planned:
                 if first_error is not None and not options.keep_going:
-                    summary.results.append(BuildResult(label, "not-run", reason="an earlier variant failed"))
+                    summary.results.append(BuildResult(one.label, "not-run", reason="an earlier variant failed"))
                     continue
-                if len(names) > 1:
-                    console.info(f"=== {label} ===")
-                result, error = runner.one(name)
+                if len(planned) > 1:
+                    console.info(f"=== {one.label} ===")
+                result, error = runner.one(one)
                 summary.results.append(result)
                 if error is not None and first_error is None:
                     first_error = error
@@ -129,18 +163,24 @@ def run_builds(config: Config, options: NightlyOptions, build: BuildOptions) -> 
             first_error = Interrupted("interrupted")
             first_error.__cause__ = exc
         finally:
-            for name in names[len(summary.results):]:
-                summary.results.append(BuildResult(name or outputs.DEFAULT_VARIANT, "not-run", reason="interrupted"))
-            _finish(summary, options, len(names) > 1)
+            for one in planned[len(summary.results):]:
+                summary.results.append(BuildResult(one.label, "not-run", reason="interrupted"))
+            _finish(summary, options, len(planned) > 1, summary_file=summary_file)
+    return summary, first_error
+
+
+def raise_for(summary: Summary, first_error: BaseException | None) -> None:
+    """The run's error, as the CLI reports it: a single build's own error, or VariantsFailed naming them."""
     if first_error is None:
-        return summary
-    if len(names) == 1 or isinstance(first_error, Interrupted):
+        return
+    single = len(summary.results) == 1
+    if single or isinstance(first_error, Interrupted):
         if isinstance(first_error, EdgeforgeError):
-            report = summary.results[0].report if len(names) == 1 and summary.results else None
+            report = summary.results[0].report if single and summary.results else None
             first_error.result = report.as_json() if report is not None else summary.as_json()
         raise first_error
     failed = [r for r in summary.results if r.status in ("failed", "interrupted")]
-    error = VariantsFailed(f"{len(failed)} of {len(names)} variant(s) failed: "
+    error = VariantsFailed(f"{len(failed)} of {len(summary.results)} variant(s) failed: "
                            + ", ".join(f"{r.name} (exit {r.exit_code})" for r in failed),
                            exit_code=failed[0].exit_code if failed else 1,
                            details=[line for r in failed for line in (f"{r.name}: {r.error}",
@@ -158,12 +198,12 @@ class _Runner:
         self.lock = lock
         self.facts: Any = None  # one checkout per run serves every variant
 
-    def one(self, name: str | None) -> tuple[BuildResult, BaseException | None]:
-        label = name or outputs.DEFAULT_VARIANT
+    def one(self, planned: Planned) -> tuple[BuildResult, BaseException | None]:
+        label = planned.label
         started = time.monotonic()
         result = BuildResult(label, "failed")
         try:
-            self._build(name, label, result)
+            self._build(planned.config, label, result)
         except (EdgeforgeError, KeyboardInterrupt) as exc:
             error = exc if isinstance(exc, EdgeforgeError) else Interrupted("interrupted")
             result.status = "interrupted" if isinstance(error, Interrupted) else "failed"
@@ -177,9 +217,8 @@ class _Runner:
         result.seconds = time.monotonic() - started
         return result, None
 
-    def _build(self, name: str | None, label: str, result: BuildResult) -> None:
-        config = self.config.with_variant(name) if name else self.config
-        root = outputs.variant_root(self.config.output_dir, name)
+    def _build(self, config: Config, label: str, result: BuildResult) -> None:
+        root = outputs.variant_root(self.config.output_dir, label)
         plain = not self.options.dated and not self.options.locked
         resolved: edgeforge_lock.Resolved | None = None
         if not plain:
@@ -270,9 +309,8 @@ class _InputsHook:
 def _write_inputs(run_dir: Path, inputs: edgeforge_lock.Inputs | None, report: Report | None) -> None:
     if inputs is None:
         return
-    refs = [image.ref for image in report.provider_images] if report is not None else []
-    found = edgeforge_lock.local_images(refs) if refs else {}
-    images = {ref: ident for ref, (ident, _digests) in found.items() if ident is not None}
+    # The ids collect recorded: the user's names may since name another build's image (a shared daemon).
+    images = {i.ref: i.image_id for i in report.provider_images if i.image_id} if report is not None else {}
     data = {"format": edgeforge_lock.FORMAT, "inputs": inputs.as_json(), "provider_image_ids": images}
     atomic_write(run_dir / INPUTS_NAME, (json.dumps(data, indent=2) + "\n").encode())
 
@@ -311,25 +349,28 @@ def up_to_date(root: Path, now: edgeforge_lock.Inputs) -> tuple[Path | None, str
             return None, f"the last ISO {iso} is gone"
         if sha256_file(iso) != report.iso.get("sha256"):
             return None, f"the last ISO {iso} no longer matches its sha256"
-    missing = _images_gone(report, image_ids)
+    missing = images_gone(report, image_ids)
     if missing:
         return None, f"provider image {missing[0]} is no longer in the Docker daemon"
     return previous, f"same inputs as {previous.name}, artifacts intact"
 
 
-def _images_gone(report: Report, image_ids: dict[str, str]) -> list[str]:
+def images_gone(report: Report, image_ids: dict[str, str]) -> list[str]:
+    """The provider images whose recorded image is no longer in the daemon (asked by id: the names may
+    name another build's image by now)."""
     refs = [image.ref for image in report.provider_images]
     if not refs:
         return []
-    found = edgeforge_lock.local_images(refs)
-    return [ref for ref in refs if image_ids.get(ref) is None or found[ref][0] != image_ids[ref]]
+    known = [image_ids[ref] for ref in refs if image_ids.get(ref)]
+    found = edgeforge_lock.local_images(known) if known else {}
+    return [ref for ref in refs if not image_ids.get(ref) or found[image_ids[ref]][0] is None]
 
 
 # ------------------------------------------------------------------------------------------ the summary
 
 
-def _finish(summary: Summary, options: NightlyOptions, multi: bool) -> None:
-    if options.dated:
+def _finish(summary: Summary, options: NightlyOptions, multi: bool, *, summary_file: bool = True) -> None:
+    if options.dated and summary_file:
         ensure_dir(summary.output_dir, "output directory", "choose another --output (output.dir)")
         atomic_write(summary.output_dir / SUMMARY_NAME, (json.dumps(summary.as_json(), indent=2) + "\n").encode())
     if multi or options.dated:

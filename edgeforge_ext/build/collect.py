@@ -1,6 +1,7 @@
 """The collect step: verify what Earthly built and bring it out of the checkout. The ISO is checked
 (sha256, user-data inside) and moved into the output directory (0600); each provider image's id is
-recorded, so the push sends exactly the image this build's Earthly run produced.
+recorded (Earthly saved it under this work directory's own name), so the push sends exactly the image
+this build's Earthly run produced.
 """
 
 from __future__ import annotations
@@ -30,25 +31,38 @@ def collect_step(build: Build) -> None:
 
 def collect_images(build: Build, client: Any, plan: Plan) -> None:
     """Record the id of each provider image this build's Earthly run left in the daemon; the push
-    pushes exactly those. Another build saving the same names meanwhile (a shared daemon, other
-    work directory) makes that unknowable: refuse rather than push someone else's image."""
+    pushes exactly those. Earthly saved them under this work directory's own names (plan.local_ref),
+    so another build with the same IMAGE_REGISTRY/IMAGE_REPO cannot have replaced them; the user's
+    names are then pointed at them too (in a shared daemon they name the newest build's image).
+
+    Where the names could not be made unique (an Earthfile that uses IMAGE_REGISTRY for more than
+    names), another build saving the same names meanwhile makes "which image is ours" unknowable:
+    refuse rather than push someone else's image."""
     from edgeforge_ext import engine
 
-    refs = [i.ref for i in plan.provider_images]
-    ids = {ref: engine.image_id(client, ref) for ref in refs}
-    missing = [ref for ref, found in ids.items() if found is None]
+    saved = {i.ref: i.saved_as for i in plan.provider_images}
+    ids = {ref: engine.image_id(client, name) for ref, name in saved.items()}
+    if "earthly" in build.skip:  # --skip earthly: an earlier build's images, maybe under the user's names
+        ids = {ref: found or engine.image_id(client, ref) for ref, found in ids.items()}
+    missing = [saved[ref] for ref, found in ids.items() if found is None]
     if missing:
         raise ArtifactError("provider images the plan expects are not in the Docker daemon", details=missing)
     if build.earthly_started is not None:
-        others = engine.other_builds_of(client, refs, since=build.earthly_started - 1,
+        others = engine.other_builds_of(client, list(saved.values()), since=build.earthly_started - 1,
                                         workdir=str(build.config.workdir))
         if others:
             raise ArtifactError(
                 "another build saved provider images with the same names while this one ran, so which "
                 "image in the Docker daemon is this build's cannot be told", details=[f"other build: {w}"
                                                                                      for w in others],
-                hint="give concurrent builds different names (--custom-tag, --image-repo) or run them one "
-                "after the other, then build again")
+                hint="this checkout's Earthfile uses IMAGE_REGISTRY for more than image names, so edgeforge-ext "
+                "cannot give each build its own: give concurrent builds different names (--custom-tag, "
+                "--image-repo) or run them one after the other, then build again")
+    for ref, name in saved.items():
+        image_id = ids[ref]
+        assert image_id is not None
+        if name != ref:
+            engine.tag_image(client, image_id, ref)  # the user's name, as `docker images` shows it
     for record in build.report.provider_images:
         record.image_id = ids.get(record.ref)
     for image in plan.provider_images:

@@ -10,7 +10,6 @@ execs earthly) is the entrypoint, as upstream's proxy mode does.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext import engine
+from edgeforge_ext.build.plan import workdir_digest
 from edgeforge_ext.canvos.earthly_script import CERTS_DIR, PROXY_CERT_PATH
 from edgeforge_ext.engine import CACHE_VOLUME_PREFIX, ContainerSpec, Mount
 from edgeforge_ext.errors import UsageError
@@ -78,19 +78,15 @@ def earthly_command(target: str, build_args: dict[str, str], *, push: bool = Fal
     return [*flags, f"+{name}", *args]
 
 
-def _workdir_digest(workdir: Path) -> str:
-    return hashlib.sha256(str(Path(workdir).resolve()).encode()).hexdigest()[:10]
-
-
 def cache_volume(workdir: Path) -> str:
     """One BuildKit cache per work directory: variants of one workdir share it (warm), two builds in
     different work directories never run two BuildKit daemons on one cache."""
-    return f"{CACHE_VOLUME}-{_workdir_digest(workdir)}"
+    return f"{CACHE_VOLUME}-{workdir_digest(workdir)}"
 
 
 def container_name(workdir: Path, run_id: str) -> str:
     """Unique per workdir and run, so two builds on one host never clash."""
-    digest = _workdir_digest(workdir)
+    digest = workdir_digest(workdir)
     safe = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in run_id)
     return f"edgeforge-earthly-{digest}-{safe}"
 

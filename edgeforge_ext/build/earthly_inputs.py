@@ -57,14 +57,15 @@ class EarthlyInputs:
     private_dir: Path | None = None
     secret_files: dict[str, str] = field(default_factory=dict)  # Earthly secret -> path in the container
     arg_file: str | None = None  # the private .arg inside the container
+    local_args: dict[str, str] = field(default_factory=dict)  # plan.local_args: after the run's own, over .arg
 
     def command(self, run: EarthlyRun) -> list[str]:
-        return earthly_command(run.target, dict(run.build_args), secret_files=self.secret_files,
+        return earthly_command(run.target, {**run.build_args, **self.local_args}, secret_files=self.secret_files,
                                arg_file=self.arg_file)
 
     def spec(self, run: EarthlyRun, run_id: str, images: list[str] | None = None) -> ContainerSpec:
-        """One run's container; `images` (the provider image names it saves) go into a label, so a
-        concurrent build with the same names can tell (engine.other_builds_of)."""
+        """One run's container; `images` (the names it saves provider images under) go into a label, so
+        a concurrent build saving the same names can tell (engine.other_builds_of)."""
         spec = earthly_spec(image=self.image, checkout=self.checkout, command=self.command(run),
                             privileged=self.privileged, buildkit_host=self.buildkit_host, proxies=self.proxies,
                             workdir=self.workdir, run_id=run_id, tls=self.tls, docker_config=self.docker_config,
@@ -139,6 +140,7 @@ def plan_inputs(config: Config, plan: Plan) -> EarthlyInputs:
         private_dir=Path(PRIVATE_TARGET) if needs_private else None,  # replaced by the real one at build time
         secret_files={name: f"{PRIVATE_TARGET}/{PRIVATE_SECRETS}/{name}" for name in _earthly_secrets(config, plan)},
         arg_file=f"{PRIVATE_TARGET}/{PRIVATE_ARG}" if plan.args.private else None,
+        local_args=dict(plan.local_args),
     )
 
 

@@ -6,8 +6,10 @@ frozen Plan that `--plan` prints, the pipeline executes, and the report records.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.argfile import ArgPlan, plan_args
@@ -46,9 +48,14 @@ class EarthlyRun:
 @dataclass(frozen=True)
 class ProviderImage:
     k8s_version: str
-    ref: str  # the local name Earthly gives it: IMAGE_REGISTRY/IMAGE_REPO:tag
+    ref: str  # the user's name for it: IMAGE_REGISTRY/IMAGE_REPO:tag (what os-pack.yaml and `origin` say)
     tag: str
     push_refs: tuple[str, ...]  # where it will be pushed
+    local_ref: str = ""  # the name this build's Earthly run saves it under (see local_image_registry)
+
+    @property
+    def saved_as(self) -> str:
+        return self.local_ref or self.ref
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,9 @@ class Plan:
     args: ArgPlan = field(default_factory=lambda: ArgPlan({}))
     arg_problems: tuple[str, ...] = ()  # what render refuses (exit 5), all at once, with user-data's
     os_pack_text: str = ""  # os-pack.yaml as the tag's earthly.sh prints it
+    # Build args given to every Earthly run after the target, over .arg: the work directory's own
+    # IMAGE_REGISTRY (local_image_registry). Not part of the inputs' fingerprint: it names, never changes.
+    local_args: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def iso_file(self) -> str | None:
@@ -86,6 +96,43 @@ def image_tag(pe_version: str, custom_tag: str) -> str:
 def provider_ref(config: Config, k8s_version: str, tag: str) -> str:
     return (f"{config.build.image_registry}/{config.image_repo}:"
             f"{config.build.k8s_distribution}-{k8s_version}-{tag}")
+
+
+# Where provider images live in the daemon between Earthly and the push. `.invalid` is reserved (RFC 2606):
+# the name can never resolve, so an accidental `docker push` of it fails instead of going anywhere.
+LOCAL_REGISTRY = "edgeforge.invalid"
+
+
+def workdir_digest(workdir: Path) -> str:
+    """Names what belongs to one work directory in a shared daemon (cache volume, containers, images)."""
+    return hashlib.sha256(str(Path(workdir).resolve()).encode()).hexdigest()[:10]
+
+
+def local_image_registry(workdir: Path) -> str:
+    """The IMAGE_REGISTRY this work directory's Earthly runs save provider images under.
+
+    Two builds on one daemon with the same IMAGE_REGISTRY/IMAGE_REPO would otherwise save the same names
+    and could swap images. Only one build runs in a work directory at a time (its lock), so a name per
+    work directory is unique among running builds; it is also the same from one build to the next there,
+    so BuildKit's cache (which sees build args in the environment of RUN steps) stays warm."""
+    return f"{LOCAL_REGISTRY}/{workdir_digest(workdir)}"
+
+
+def names_only_images(contract: BuildContract | None) -> bool:
+    """Whether the checkout's Earthfile uses IMAGE_REGISTRY for nothing but the names it saves images
+    under (CanvOS at every tag: `ARG IMAGE_PATH=$IMAGE_REGISTRY/$IMAGE_REPO:...`, `SAVE IMAGE`), so
+    giving each build its own value changes no byte of the images or the ISO. Unknown trees: no."""
+    if contract is None:
+        return False
+    earthfile = contract.earthfile
+    path = earthfile.base_default("IMAGE_PATH") or ""
+    if "IMAGE_REGISTRY" not in earthfile.declared or not path.startswith("$IMAGE_REGISTRY/$IMAGE_REPO:"):
+        return False
+    for lines in earthfile.bodies.values():
+        for line in lines:
+            if "IMAGE_REGISTRY" in line and not line.startswith(("ARG ", "SAVE IMAGE")):
+                return False  # used by a RUN, ENV, COPY...: it may end up inside what is built
+    return True
 
 
 def push_destinations(config: Config) -> tuple[str, ...]:
@@ -153,9 +200,13 @@ def make_plan(config: Config, source: Source) -> Plan:
     push_to = push_destinations(config)
     if "external" in push_to and not has_external_registry(config):
         raise UsageError("--push-to external needs an external registry (--registry DOMAIN)")
+    unique = names_only_images(source.contract)
+    local_registry = local_image_registry(config.workdir) if unique else ""
     images = []
     for v in versions if target != "iso" else ():
         ref = provider_ref(config, v, tag)
+        local_ref = (f"{local_registry}/{config.image_repo}:{config.build.k8s_distribution}-{v}-{tag}"
+                     if unique else ref)
         push_refs = []
         if "origin" in push_to:
             push_refs.append(ref)
@@ -165,7 +216,7 @@ def make_plan(config: Config, source: Source) -> Plan:
             pulled = pull_location(config, ref)
             if pulled not in push_refs:
                 push_refs.append(pulled)
-        images.append(ProviderImage(v, ref, tag, tuple(push_refs)))
+        images.append(ProviderImage(v, ref, tag, tuple(push_refs), local_ref))
     _check_refs_valid(images)
     arg_problems: list[str] = []
     args = plan_args(config, pe_version=pe_version, k8s_versions=source.k8s_versions, problems=arg_problems,
@@ -195,6 +246,7 @@ def make_plan(config: Config, source: Source) -> Plan:
         args=args,
         arg_problems=tuple(arg_problems),
         os_pack_text=os_pack_text(config, pe_version, source),
+        local_args={"IMAGE_REGISTRY": local_registry} if unique else {},
     )
 
 
@@ -335,7 +387,8 @@ def plan_as_json(plan: Plan, earthly_commands: list[list[str]], earthly_inputs: 
         "left_to_earthfile_defaults": list(plan.args.defaulted),
         "contract": contract.as_json() if contract is not None else None,
         "iso": plan.iso_file,
-        "provider_images": [{"ref": i.ref, "k8s_version": i.k8s_version, "push": list(i.push_refs)}
+        "provider_images": [{"ref": i.ref, "k8s_version": i.k8s_version, "push": list(i.push_refs),
+                             "saved_as": i.saved_as}
                             for i in plan.provider_images],
         "push": {"enabled": plan.push_enabled, "to": list(plan.push_to)},
         "skip": list(plan.skip),

@@ -69,17 +69,37 @@ def push_images(config: Config, report: Report) -> None:
             "--registry-username and the password) so it has the credentials")
 
 
+# A push names a tag, not an image: another build on the daemon may move the name between our tag and
+# the daemon reading it. The digest the daemon records on our image tells; so many tries, then give up.
+PUSH_TRIES = 3
+
+
 def _push(client: Any, image: ImageRecord, name: str, creds: Any) -> str:
-    """Push this build's image under `name`; its digest."""
+    """Push this build's image under `name` and return its digest; verified, not assumed."""
     from edgeforge_ext import engine
 
     try:
-        _point_at_this_build(client, image, name)
-        return engine.push_image(client, name, username=creds.username or None, password=creds.password,
-                                 on_progress=_push_progress(name))
+        for attempt in range(1, PUSH_TRIES + 1):
+            _point_at_this_build(client, image, name)
+            try:
+                digest = engine.push_image(client, name, username=creds.username or None, password=creds.password,
+                                           on_progress=_push_progress(name))
+            except RegistryError:
+                if attempt == PUSH_TRIES or engine.image_present(client, name):
+                    raise
+                continue  # another build removed the name after its own push: name ours again
+            if image.image_id is None or engine.has_repo_digest(client, image.image_id, digest):
+                return digest
+            console.warn(f"{name}: another build moved the name while it was pushed; pushing this build's image "
+                         "again")
+        raise RegistryError(f"{name} kept being moved to another build's image during the push ({PUSH_TRIES} tries)",
+                            hint="edgeforge-ext push tries again; the registry's tag may now hold the other build's "
+                            "image")
     finally:
-        if name != image.ref:
-            engine.untag(client, name)  # the name existed only to push; Earthly's own stays
+        # The name existed only to push (Earthly's own stays). Another build may have taken it for its own
+        # push since: leave it then (that build removes it).
+        if name != image.ref and (image.image_id is None or engine.image_id(client, name) == image.image_id):
+            engine.untag(client, name)
 
 
 def _point_at_this_build(client: Any, image: ImageRecord, target: str) -> None:

@@ -100,6 +100,11 @@ def read_report(output_dir: Path) -> Report:
                          "or --output DIR for another output directory") from exc
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read the build report {path}: {exc}") from exc
+    return report_from_json(data)
+
+
+def report_from_json(data: dict[str, Any]) -> Report:
+    """A report as edgeforge-report.json (or a summary's `report`) holds it."""
     report = Report(
         status=data.get("status", "unknown"),
         canvos=data.get("canvos", {}),

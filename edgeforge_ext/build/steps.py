@@ -179,7 +179,7 @@ def earthly(build: Build) -> None:
         _clear_leftovers(build, client, plan)
         with earthly_inputs(build.config, plan, public_arg) as inputs:
             for i, run in enumerate(plan.runs, 1):
-                spec = inputs.spec(run, f"{build.run_id}-{i}", [image.ref for image in plan.provider_images
+                spec = inputs.spec(run, f"{build.run_id}-{i}", [image.saved_as for image in plan.provider_images
                                                                   if image.k8s_version in run.provider_versions])
                 console.info(f"earthly +{run.target} ({i}/{len(plan.runs)})")
                 # Earthly runs as root: what it wrote goes back to this user, also after a failure;

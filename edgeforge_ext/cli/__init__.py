@@ -89,6 +89,7 @@ COMMANDS: dict[str, str] = {
     "lock": "Write edgeforge.lock (CanvOS SHA, Earthly image, fingerprint).",
     "keygen": "Make the key pair that signs with build --attest.",
     "verify": "Check the signature, SBOM and provenance of an ISO or image.",
+    "gather": "Merge the shards' results into one summary.",
 }
 GROUPS: dict[str, str] = {
     "config": "Inspect the resolved configuration.",
@@ -111,10 +112,11 @@ def full_app() -> typer.Typer:
             nightly_cmd,
             preflight_cmd,
             render_cmd,
+            shards_cmd,
         )
 
         for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd,
-                       iso_cmd, nightly_cmd, attest_cmd):
+                       iso_cmd, nightly_cmd, attest_cmd, shards_cmd):
             module.register(app)
         for info in app.registered_commands:
             info.short_help = COMMANDS[str(info.name)]

@@ -76,6 +76,13 @@ def build(
                                                  "when nothing changed since the last successful build")] = False,
     keep_last: Annotated[int | None, typer.Option("--keep-last", metavar="N", min=1, show_default=False,
                                                   help="keep the N newest dated output directories")] = None,
+    shard: Annotated[str | None, typer.Option("--shard", metavar="ID", show_default=False,
+                                              help="build exactly this shard of `plan --shards` (a variant's name, "
+                                              "or <variant>-<k8s version>) into OUTPUT/<ID>/")] = None,
+    shard_list: Annotated[Path | None, typer.Option("--shard-list", metavar="FILE", show_default=False,
+                                                    help="the shard list of `plan --shards --format json` (a "
+                                                    "Kubernetes Job's ConfigMap): build its entry "
+                                                    "$JOB_COMPLETION_INDEX, or --shard ID")] = None,
     *,
     flags: dict[str, Any],
     password_stdin: bool,
@@ -90,6 +97,12 @@ def build(
 
     nightly = NightlyOptions(variants=tuple(variant or ()), all_variants=all_variants, keep_going=keep_going,
                              locked=locked, skip_unchanged=skip_unchanged, keep_last=keep_last)
+    sharded = shard is not None or shard_list is not None
+    if sharded and (all_variants or variant or skip_unchanged or plan_only):
+        from edgeforge_ext.errors import UsageError
+
+        raise UsageError("--shard builds one shard: it does not go with --all, --variant, --skip-unchanged or "
+                         "--plan", hint="plan the shards with `edgeforge-ext plan --all --shards`")
     if plan_only:
         _show_plans(config, nightly, as_json)
         return
@@ -102,6 +115,13 @@ def build(
         options = BuildOptions(keep_user_data=keep_user_data or bool(config.render.keep_user_data),
                                discard_changes=discard_changes, wait=not no_wait, on_line=progress.on_line,
                                reporter=ConsoleReporter())
+        if sharded:
+            from edgeforge_ext.shards.runner import ShardRun, run_shard
+
+            report = run_shard(config, ShardRun(shard, shard_list, locked=locked, keep_last=keep_last), options)
+            if as_json and report is not None:
+                console.print_json(report.as_json())
+            return
         summary = run_builds(config, nightly, options)
     if as_json:
         if all_variants or variant:
@@ -117,17 +137,90 @@ def plan(
     = False,
     variant: Annotated[list[str] | None, typer.Option("--variant", metavar="NAME", show_default=False,
                                                       help="plan this [[variants]] table (repeatable)")] = None,
+    shards: Annotated[bool, typer.Option("--shards", help="split the builds into shards, each one "
+                                         "`build --shard ID` on its own host (resolves the ref as `lock` does)")]
+    = False,
+    shard_by: Annotated[str, typer.Option("--shard-by", metavar="variant|k8s-version",
+                                          help="one shard per variant, or per Kubernetes version of each")]
+    = "variant",
+    fmt: Annotated[str | None, typer.Option("--format", metavar="FORMAT", show_default=False,
+                                            help="table (default), json, github-matrix, k8s-job, argo")] = None,
+    changed_since: Annotated[Path | None, typer.Option(
+        "--changed-since", metavar="DIR|edgeforge.lock", show_default=False,
+        help="leave out shards whose inputs are unchanged and whose outputs exist (an earlier output "
+        "directory, or edgeforge.lock with outputs in the output directory)")] = None,
+    history: Annotated[list[Path] | None, typer.Option(
+        "--history", metavar="DIR", show_default=False,
+        help="earlier results whose durations order the shards longest first (repeatable; the output "
+        "directory is always read)")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", metavar="FILE", show_default=False,
+                                                   help="print a saved shard list (--format json) in another "
+                                                   "format, without resolving anything")] = None,
+    image: Annotated[str, typer.Option("--image", metavar="IMAGE", help="k8s-job, argo: the image with "
+                                       "edgeforge-ext the pods run")] = "edgeforge-ext:latest",
+    docker: Annotated[str, typer.Option("--docker", metavar="dind|host", help="k8s-job, argo: a Docker-in-Docker "
+                                        "sidecar per pod, or the node's Docker socket")] = "dind",
+    secret: Annotated[str, typer.Option("--secret", metavar="NAME", help="k8s-job, argo: the Kubernetes Secret "
+                                        "holding registry-password, edge-host-token")] = "edgeforge-secrets",
+    output_claim: Annotated[str, typer.Option("--output-claim", metavar="PVC", help="k8s-job, argo: the "
+                                              "ReadWriteMany claim the outputs go to")] = "edgeforge-output",
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="k8s-job, argo: the Job's name (the "
+                                      "workflow's prefix)")] = "edgeforge-shards",
+    parallelism: Annotated[int | None, typer.Option("--parallelism", metavar="N", min=1, show_default=False,
+                                                    help="k8s-job, argo: at most N shards at once")] = None,
+    dind_image: Annotated[str, typer.Option("--dind-image", metavar="IMAGE", help="k8s-job, argo: the "
+                                            "Docker-in-Docker sidecar's image")] = "docker:28-dind",
     *,
     flags: dict[str, Any],
     password_stdin: bool,
 ) -> None:
     """What `build` would do, with no side effects: CanvOS ref and SHA, PE_VERSION, targets, the Earthly
-    command line, provider image tags, the ISO path, where images will be pushed (same as build --plan)."""
+    command line, provider image tags, the ISO path, where images will be pushed (same as build --plan).
+
+    With --shards: the shards of the builds, each with its id and fingerprint, longest first, as a table,
+    the shard list (--format json), a GitHub Actions matrix, a Kubernetes Indexed Job or an Argo Workflow."""
     from edgeforge_ext.nightly import NightlyOptions
 
+    if shards or from_file is not None:
+        from edgeforge_ext.shards.planner import PlanOptions
+        from edgeforge_ext.shards.pod import PodOptions
+
+        _show_shards(ctx, flags, password_stdin, from_file, fmt or ("json" if wants_json(ctx, json_out) else "table"),
+                     PlanOptions(variants=tuple(variant or ()), all_variants=all_variants, shard_by=shard_by,
+                                 changed_since=changed_since, history=tuple(history or ())),
+                     PodOptions(image=image, docker=docker, secret=secret, output_claim=output_claim, name=name,
+                                parallelism=parallelism, dind_image=dind_image))
+        return
+    if fmt is not None or changed_since is not None:
+        from edgeforge_ext.errors import UsageError
+
+        raise UsageError("--format and --changed-since go with --shards")
     config = load(ctx, flags, password_stdin=password_stdin)
     _show_plans(config, NightlyOptions(variants=tuple(variant or ()), all_variants=all_variants),
                 wants_json(ctx, json_out))
+
+
+def _show_shards(ctx: typer.Context, flags: dict[str, Any], password_stdin: bool, from_file: Path | None, fmt: str,
+                 options: Any, pod_options: Any) -> None:
+    from edgeforge_ext.errors import UsageError
+    from edgeforge_ext.shards_view import FORMATS, emit, print_table, render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format takes {', '.join(FORMATS)}, not {fmt!r}")
+    if from_file is not None:
+        from edgeforge_ext.shards.model import read_plan
+        from edgeforge_ext.shards.planner import config_text
+
+        # The configuration is read (no network) for the edgeforge.toml the pods get.
+        shard_plan = read_plan(from_file).with_config_text(config_text(load(ctx, flags, password_stdin=password_stdin)))
+    else:
+        from edgeforge_ext.shards.planner import plan_shards
+
+        shard_plan = plan_shards(load(ctx, flags, password_stdin=password_stdin), options)
+    if fmt == "table":
+        print_table(shard_plan)
+    else:
+        emit(render(shard_plan, fmt, pod_options))
 
 
 def _show_plans(config: Any, nightly: Any, as_json: bool) -> None:
@@ -195,7 +288,8 @@ def clean(
     json_out: Annotated[bool, typer.Option("--json", help="print what was removed as JSON")] = False,
 ) -> None:
     """Remove what edgeforge-ext cached or left behind for this work directory: its containers, the
-    BuildKit cache volume, and the Earthly image (kept between builds so the next build is warm).
+    BuildKit cache volume, and the Earthly image (kept between builds so the next build is warm) and the
+    work directory's own names of its provider images (your IMAGE_REGISTRY/IMAGE_REPO names stay).
     Needs the Docker daemon."""
     from edgeforge_ext import console, engine
 
@@ -211,6 +305,11 @@ def clean(
             earthly_image=configured_image(config) if images else None,
             volume_prefix=CACHE_VOLUME if every_workdir else cache_volume(config.workdir),
         ).as_dict()
+        if images:  # the names Earthly saved provider images under (plan.local_image_registry)
+            from edgeforge_ext.build.plan import LOCAL_REGISTRY, local_image_registry
+
+            prefix = f"{LOCAL_REGISTRY}/" if every_workdir else f"{local_image_registry(config.workdir)}/"
+            summary["images"] += engine.untag_all(client, prefix)
     finally:
         client.close()
     summary["staging"] = _remove_staging(config)

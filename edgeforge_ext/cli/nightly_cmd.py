@@ -22,6 +22,9 @@ def lock(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="fail at once when the work directory is busy")]
     = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the lock as JSON on stdout")] = False,
+    shard_by: Annotated[str, typer.Option("--shard-by", metavar="variant|k8s-version",
+                                          help="one entry per shard of `plan --shards --shard-by ...` (variant: "
+                                          "the variants' own)")] = "variant",
     *,
     flags: dict[str, Any],
     password_stdin: bool,
@@ -37,7 +40,12 @@ def lock(
     config = load(ctx, flags, password_stdin=password_stdin)
     every = all_variants or (not variant and bool(config.variants))
     names = selected(config, NightlyOptions(variants=tuple(variant or ()), all_variants=every))
-    path, written = lock_builds(config, names, discard_changes=discard_changes, wait=not no_wait)
+    if shard_by == "variant":
+        path, written = lock_builds(config, names, discard_changes=discard_changes, wait=not no_wait)
+    else:
+        from edgeforge_ext.shards.planner import lock_shards
+
+        path, written = lock_shards(config, names, shard_by, discard_changes=discard_changes, wait=not no_wait)
     if wants_json(ctx, json_out):
         console.print_json(written.as_json())
         return

@@ -30,3 +30,23 @@ def test_clean_removes_this_workdirs_leftovers_only(docker_client, busybox_image
     finally:
         keep.remove(force=True)
         other_volume.remove(force=True)
+
+
+def test_clean_removes_this_workdirs_own_image_names_only(docker_client, busybox_image, tmp_path, capsys):
+    from edgeforge_ext.build.plan import local_image_registry
+
+    mine, other = (tmp_path / "mine").resolve(), (tmp_path / "other").resolve()
+    image = docker_client.images.get(busybox_image)
+    local = f"{local_image_registry(mine)}/ubuntu:k3s-1.32.3-v4.9.21-clean"
+    theirs = f"{local_image_registry(other)}/ubuntu:k3s-1.32.3-v4.9.21-clean"
+    users = "edgeforge-test/clean-users-name:k3s-1.32.3"
+    for name in (local, theirs, users):
+        image.tag(*name.rsplit(":", 1))
+    try:
+        assert run(["--workdir", str(mine), "clean", "--json"]) == 0
+        assert local in json.loads(capsys.readouterr().out)["images"]
+        tags = set(docker_client.images.get(busybox_image).tags)
+        assert local not in tags and theirs in tags and users in tags  # only this work directory's names
+    finally:
+        for name in (theirs, users):
+            docker_client.api.remove_image(name)

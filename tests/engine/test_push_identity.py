@@ -55,3 +55,41 @@ def test_push_sends_this_builds_image_not_the_one_now_under_its_name(docker_clie
     finally:
         for image_id in (ours, impostor):
             docker_client.images.remove(image_id, force=True)
+
+
+def test_a_name_moved_during_the_push_is_pushed_again_as_this_builds_image(
+    docker_client, registry_factory, tmp_path, monkeypatch
+):
+    """The daemon pushes a name, not an image: when another build moves the name between our tag and the
+    push (made certain here by moving it just before the first push), the digest the daemon records on
+    our image says so, and the push is repeated with our image."""
+    from edgeforge_ext import engine
+
+    reg = registry_factory(auth=False)
+    local = "edgeforge.invalid/0123456789/ubuntu:k3s-1.32.3-v4.9.21-race"
+    target = f"{reg.host}/edge/ubuntu:k3s-1.32.3-v4.9.21-race"
+    ours = _image(docker_client, b"this build\n", local)
+    impostor = _image(docker_client, b"another build\n", f"{reg.host}/other:race")
+    real_push = engine.push_image
+    pushes: list[str] = []
+
+    def racing_push(c, ref, **kwargs):
+        if not pushes:
+            docker_client.images.get(impostor).tag(*ref.rsplit(":", 1))  # the other build wins the name once
+        digest = real_push(c, ref, **kwargs)
+        pushes.append(digest)
+        return digest
+
+    monkeypatch.setattr(engine, "push_image", racing_push)
+    report = Report(provider_images=[ImageRecord(local, "1.32.3", [target], image_id=ours)])
+    config = load_config(None, env={}, flags={"workdir": str(tmp_path / "w")}, cwd=tmp_path)
+    try:
+        push_images(config, report)
+        assert len(pushes) == 2 and pushes[0] != pushes[1]  # the first push sent the other build's image
+        (pushed,) = report.provider_images[0].pushed
+        assert pushed.digest == pushes[1]
+        assert _config_digest(reg, "edge/ubuntu", "k3s-1.32.3-v4.9.21-race") == ours
+        assert target not in {t for image in docker_client.images.list() for t in image.tags}  # alias removed
+    finally:
+        for image_id in (ours, impostor):
+            docker_client.images.remove(image_id, force=True)
