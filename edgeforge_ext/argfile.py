@@ -207,7 +207,7 @@ def _check_earthly_build_args(raw: str, earthfile: Earthfile | None, contract: B
         pairs[key] = value
         where = f"EARTHLY_BUILD_ARGS {key}"
         if earthfile is not None and key not in earthfile.declared:
-            problems.append(_undeclared(key, "EARTHLY_BUILD_ARGS", earthfile.declared, contract))
+            problems.append(_undeclared(key, "", earthfile.declared, contract, where=where))
         elif value == "" and earthfile is not None and earthfile.has_default(key):
             problems.append(f"{where}: empty, which would erase the Earthfile's default (Earthly lets an empty "
                             "override win); leave the key out")
@@ -216,13 +216,15 @@ def _check_earthly_build_args(raw: str, earthfile: Earthfile | None, contract: B
     return pairs
 
 
-def _undeclared(key: str, setting: str, declared: frozenset[str], contract: BuildContract | None) -> str:
+def _undeclared(key: str, setting: str, declared: frozenset[str], contract: BuildContract | None,
+                where: str = "") -> str:
+    """`where` names the source when it is not .arg (EARTHLY_BUILD_ARGS KEY)."""
     import difflib
 
     near = difflib.get_close_matches(key, sorted(declared), n=3, cutoff=0.6)
     hint = f" (nearest declared: {', '.join(near)})" if near else ""
-    return (f".arg {key} ({setting}): the checkout's Earthfile declares no ARG {key}, so Earthly would ignore "
-            f"it{hint}")
+    where = where or f".arg {key} ({setting})"
+    return f"{where}: the checkout's Earthfile declares no ARG {key}, so Earthly would ignore it{hint}"
 
 
 def _ubuntu_pro(config: Config, contract: BuildContract | None, values: dict[str, str], private: list[str],

@@ -205,7 +205,18 @@ class Config:
     @property
     def secrets(self) -> tuple[Secret, ...]:
         found = [self.registry_password, self.edge_host_token, self.ubuntu_pro_key, self.attest_key,
-                 self.attest_key_password, *(r.password for r in self.registries)]
+                 self.attest_key_password, *(r.password for r in self.registries), *self.url_secrets]
+        return tuple(s for s in found if s)
+
+    @property
+    def url_secrets(self) -> tuple[Secret, ...]:
+        """Credentials in a fork's or a proxy's URL (user:password@), as written and decoded: Earthly
+        prints the proxy build args in its log, git may print the fork's URL."""
+        found: list[Secret | None] = []
+        for key in _URL_KEYS:
+            url = str(self.values[key])
+            found.append(url_login(url, f"the credentials in {key}"))
+            found.extend(Secret(piece, source=f"the credentials in {key}") for piece in url_secrets(url))
         return tuple(s for s in found if s)
 
     def with_variant(self, name: str) -> Config:

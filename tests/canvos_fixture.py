@@ -405,11 +405,14 @@ def _targets(shape: str) -> dict[str, list[str]]:
             '        IF [ "$UBUNTU_PRO_ATTACH" = "true" ]',
             "            # The token is mounted via Earthly's secret store as an env var of this RUN only.",
             "            # upstream: apt-get install snapd && pro attach --attach-config /tmp/.pro-attach.yaml",
+            "            # (test-only: the step prints which token reached it, as a hash)",
             "            RUN --secret UBUNTU_PRO_KEY \\",
             "                umask 077 && \\",
             "                printf 'token: %s\\n' \"$UBUNTU_PRO_KEY\" > /tmp/.pro-attach.yaml && \\",
             "                unset UBUNTU_PRO_KEY && \\",
-            "                echo \"pro attach --attach-config /tmp/.pro-attach.yaml\" && \\",
+            "                echo \"pro attach --attach-config /tmp/.pro-attach.yaml (token sha256 \\",
+            "                    $(sed -n 's/^token: //p' /tmp/.pro-attach.yaml | tr -d '\\n' | "
+            "sha256sum | cut -c1-16))\" && \\",
             "                rm -f /tmp/.pro-attach.yaml",
             "        END",
         ]
@@ -417,8 +420,10 @@ def _targets(shape: str) -> dict[str, list[str]]:
         pro = [
             '        IF [ ! -z "$UBUNTU_PRO_KEY" ]',
             "            # upstream: apt update && apt-get install -y snapd && pro attach $UBUNTU_PRO_KEY",
+            "            # (test-only: the step prints which token reached it, as a hash)",
             '            RUN sed -i "/^[[:space:]]*$/d" /etc/os-release && \\',
-            '                echo "pro attach $UBUNTU_PRO_KEY" > /var/log/ubuntu-advantage.log',
+            '                echo "pro attach $UBUNTU_PRO_KEY" > /var/log/ubuntu-advantage.log && \\',
+            '                echo "pro attach (token sha256 $(printf %s "$UBUNTU_PRO_KEY" | sha256sum | cut -c1-16))"',
             "        END",
         ]
     amd: list[str] = []

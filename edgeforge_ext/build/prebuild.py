@@ -53,6 +53,17 @@ def ca_cert_files(config: Config) -> list[Path]:
 
 
 OWN_CERT_PREFIX = "edgeforge-"
+# First line of an sc.crt the tool wrote (text before a PEM block is ignored by OpenSSL): a stale one is
+# removed, a user's own sc.crt never.
+SC_CRT_MARK = b"# written by edgeforge-ext from build.ca_certs\n"
+
+
+def _ours(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(len(SC_CRT_MARK)) == SC_CRT_MARK
+    except OSError:
+        return False
 
 
 def install_ca_certs(config: Config, plan: Plan, checkout: Path) -> list[Path]:
@@ -75,14 +86,17 @@ def install_ca_certs(config: Config, plan: Plan, checkout: Path) -> list[Path]:
                 written.append(dest)
         elif mechanism == PROXY_CERT_PATH and files:
             dest = checkout / "sc.crt"
-            atomic_write(dest, b"".join(src.read_bytes().rstrip(b"\n") + b"\n" for src in files))
+            if dest.exists() and not _ours(dest):
+                raise UsageError(f"{dest} is not the tool's: build.ca_certs would replace it",
+                                 hint="add that certificate to build.ca_certs (--ca-cert) and remove the file")
+            atomic_write(dest, SC_CRT_MARK + b"".join(src.read_bytes().rstrip(b"\n") + b"\n" for src in files))
             wanted.add(dest)
             written.append(dest)
         elif files:
             raise UsageError("build.ca_certs: this CanvOS checkout has no way to trust extra CA certificates "
                              "(its earthly.sh mounts neither certs/ nor PROXY_CERT_PATH)")
         stale = [*(checkout / "certs").glob(f"{OWN_CERT_PREFIX}*")] if (checkout / "certs").is_dir() else []
-        stale += [checkout / "sc.crt"] if mechanism == PROXY_CERT_PATH else []
+        stale += [checkout / "sc.crt"] if mechanism == PROXY_CERT_PATH and _ours(checkout / "sc.crt") else []
         for path in stale:
             if path not in wanted and path.is_file():
                 path.unlink()

@@ -48,6 +48,9 @@ class ImageRecord:
 class Report:
     status: str = "running"
     canvos: dict[str, Any] = field(default_factory=dict)
+    # The Earthly image that ran: its name, where the name came from (the tag's earthly.sh, earthly.image)
+    # and its id in the daemon; None until the earthly step starts.
+    earthly: dict[str, Any] | None = None
     iso: dict[str, Any] | None = None
     provider_images: list[ImageRecord] = field(default_factory=list)
     os_pack: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +68,7 @@ class Report:
         return {
             "status": self.status,
             "canvos": self.canvos,
+            "earthly": self.earthly,
             "iso": self.iso,
             "provider_images": [
                 {"ref": i.ref, "k8s_version": i.k8s_version, "push_targets": i.push_targets,
@@ -108,6 +112,7 @@ def report_from_json(data: dict[str, Any]) -> Report:
     report = Report(
         status=data.get("status", "unknown"),
         canvos=data.get("canvos", {}),
+        earthly=data.get("earthly"),
         iso=data.get("iso"),
         os_pack=data.get("os_pack", {}),
         warnings=list(data.get("warnings", [])),

@@ -175,6 +175,8 @@ def earthly(build: Build) -> None:
     checkout = build.config.checkout_dir
     public_arg = _public_arg_text(build)
     build.earthly_started = time.time()
+    build.report.earthly = {"image": plan.earthly_image, "image_from": plan.earthly_image_from,
+                            "id": engine.image_id(client, plan.earthly_image)}
     try:
         _clear_leftovers(build, client, plan)
         with earthly_inputs(build.config, plan, public_arg) as inputs:

@@ -11,23 +11,17 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from tests.canvos_fixture import CanvosRepo, earthfile, git
+from tests.canvos_fixture import CanvosRepo
 from tests.engine.buildkit import REMOTE_BUILDKIT, TOKEN
 
 KNOBS_TAG = "v4.10.5"  # PE_VERSION v4.9.21, like v4.10.0; its Earthfile also declares the knobs below
 
 
 def tag_with_knobs(repo: CanvosRepo) -> str:
-    """Release KNOBS_TAG: the stand-in's STANDIN_SLEEP and STANDIN_FAIL become declared ARGs, so a test
-    can hold a build in Earthly for a while, or make one fail, through `extra_args` like any user arg."""
-    text = earthfile("v4.9.21").replace("ARG IS_UKI=false\n", "ARG IS_UKI=false\nARG STANDIN_SLEEP=0\n"
-                                        "ARG STANDIN_FAIL=0\n", 1)
-    assert "ARG STANDIN_SLEEP=0" in text
-    sha = repo.commit(f"release {KNOBS_TAG}", {"Earthfile": text}, push=False)  # add_tag would rewrite the Earthfile
-    repo.tag(KNOBS_TAG, sha)
-    git(repo.work, "push", "-q", "origin", "main", f"refs/tags/{KNOBS_TAG}")
-    repo.main = sha
-    return sha
+    """Release KNOBS_TAG (PE_VERSION v4.9.21). The fixture's Earthfile declares the Earthly double's
+    STANDIN_SLEEP and STANDIN_FAIL as ARGs, so a test can hold a build in Earthly for a while, or make one
+    fail, through `extra_args` like any user arg."""
+    return repo.add_tag(KNOBS_TAG, pe_version="v4.9.21")
 
 
 def write_config(path: Path, canvos_url: str, earthly_image: str, *, variants: str = "", build: str = "",
