@@ -5,6 +5,7 @@ them, in this order, and unwinds the cleanups in reverse). settings.STEPS names 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -161,8 +162,6 @@ def _registries_to_check(build: Build, plan: Plan) -> dict[str, Any]:
 
 
 def earthly(build: Build) -> None:
-    import os
-
     from edgeforge_ext import engine
     from edgeforge_ext.build import earthly
     from edgeforge_ext.build.earthly_inputs import earthly_inputs
@@ -221,6 +220,12 @@ def _clear_leftovers(build: Build, client: Any, plan: Plan) -> None:
         console.warn(f"stopped and removed {len(left.containers)} container(s) an earlier run on "
                      f"{build.config.workdir} left running: {', '.join(left.containers)}")
     if plan.iso_file:
+        # The killed run's Earthly may have finished meanwhile: its outputs are root-owned, which a
+        # non-root member of the docker group cannot remove. Handed back first, as after any run.
+        from edgeforge_ext.build.earthly import hand_back_outputs
+
+        hand_back_outputs(client, plan.earthly_image, build.config.checkout_dir, build.config.workdir,
+                          f"{build.run_id}-0", os.getuid(), os.getgid())
         built = build.config.checkout_dir / "build" / plan.iso_file
         for stale in (built, built.with_name(built.name + ".sha256")):
             try:

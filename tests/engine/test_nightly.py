@@ -293,3 +293,29 @@ def test_two_builds_on_one_host(docker_client, standin_earthly_image, canvos_rep
     assert two.returncode == 0, err2[-2000:]
     for w in ("w1", "w2"):
         assert (tmp_path / w / "output" / "default" / "latest" / "palette-edge-installer.iso").is_file()
+
+
+def test_all_locked_names_the_variant_that_drifted_and_what(docker_client, standin_earthly_image, canvos_repo,
+                                                            tmp_path, nightly_env, capsys):
+    two = """
+[[variants]]
+name = "alpha"
+custom_tag = "alpha"
+
+[[variants]]
+name = "gamma"
+custom_tag = "gamma"
+"""
+    config = config_file(tmp_path, canvos_repo.url, standin_earthly_image, variants=two)
+    base = ["--config", str(config), "--workdir", str(tmp_path / "w")]
+    assert run([*base, "lock"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    config.write_text(config.read_text().replace('custom_tag = "gamma"', 'custom_tag = "gamma2"'))
+    code = run([*base, "build", "--all", "--locked", "--keep-going", "--skip", "preflight"])
+    err = capsys.readouterr().err
+    assert code == 5, err[-3000:]
+    summary = json.loads((tmp_path / "w" / "output" / "edgeforge-summary.json").read_text())
+    assert {b["variant"]: b["status"] for b in summary["builds"]} == {"alpha": "success", "gamma": "failed"}
+    (gamma,) = [b for b in summary["builds"] if b["variant"] == "gamma"]
+    assert any("fingerprint of gamma" in d for d in gamma["details"])  # what drifted, per variant
+    assert "fingerprint of gamma" in err and "fingerprint of alpha" not in err
