@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from edgeforge_ext.cli import run
-from edgeforge_ext.engine import WORKDIR_LABEL
+from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
 from edgeforge_ext.fsutil import sha256_file
 from tests.engine.buildkit import REMOTE_BUILDKIT, TOKEN, lowered_thresholds
 from tests.engine.double_run import remove_root_owned, run_double
@@ -210,8 +210,8 @@ def test_mtls_remote_buildkit_gets_the_client_certificates(
                                  "--buildkit-tls-key", str(certs / "client-key.pem")))
         captured = capsys.readouterr()
         assert code == 0, captured.err[-3000:]
-        (env_list,) = {tuple(c["Config"]["Env"]) for c in containers if "earthly" in c["Config"]["Image"]
-                       or c["Config"]["Image"] == standin_earthly_image}
+        (env_list,) = {tuple(c["Config"]["Env"]) for c in containers
+                       if c["Config"]["Labels"].get(LABEL) == "earthly"}  # not the chown of a non-root run
         global_config = next(e for e in env_list if e.startswith("GLOBAL_CONFIG="))
         assert "tls_enabled: false" not in global_config  # TLS on, with the client's certificates
         assert f"Connecting to {REMOTE_BUILDKIT}..." in \

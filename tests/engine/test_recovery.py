@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from edgeforge_ext.cli import run
@@ -71,7 +72,7 @@ def test_after_kill_9_the_next_build_removes_what_the_killed_one_left(
     assert not private_dirs_of(proc.pid)  # ... until the next run removes it
     assert "left running" in err and left.name in err
     assert containers_of(docker_client, workdir) == []
-    with pytest.raises(Exception):
+    with pytest.raises(docker.errors.NotFound):
         left.reload()  # gone from the daemon, not only stopped
     report = json.loads((workdir / "output" / "edgeforge-report.json").read_text())
     assert report["status"] == "success"
@@ -100,6 +101,7 @@ def test_a_full_disk_while_collecting_exits_8_and_leaves_no_iso_that_looks_compl
         assert sorted(p.name for p in out.iterdir()) == ["edgeforge-build.log", "edgeforge-report.json",
                                                         "os-pack.yaml"]
         report = json.loads((out / "edgeforge-report.json").read_text())
-        assert report["status"] == "failed" and report["iso"] is None or "path" not in (report["iso"] or {})
+        assert report["status"] == "failed"
+        assert {s["name"]: s["status"] for s in report["steps"]}["collect"] == "failed"
     finally:
         subprocess.run(["umount", str(out)], check=False)
