@@ -323,20 +323,36 @@ def read_inputs(run_dir: Path) -> tuple[edgeforge_lock.Inputs, dict[str, str]] |
         return None
 
 
+@dataclass(frozen=True)
+class LastSuccess:
+    directory: Path
+    report: Report
+    inputs: edgeforge_lock.Inputs
+    image_ids: dict[str, str]  # provider image ref -> the image id the build produced
+
+
+def last_success(root: Path) -> LastSuccess | str:
+    """The newest successful build under `root` with the inputs it recorded, or why there is none."""
+    previous = outputs.latest(root)
+    if previous is None:
+        return "no earlier successful build"
+    try:
+        report = read_report(previous)
+    except EdgeforgeError:
+        return f"cannot read the report in {previous}"
+    recorded = read_inputs(previous)
+    if report.status != "success" or recorded is None:
+        return f"{previous.name} has no record of a successful build"
+    return LastSuccess(previous, report, *recorded)
+
+
 def up_to_date(root: Path, now: edgeforge_lock.Inputs) -> tuple[Path | None, str]:
     """(the last successful build's directory, why) when nothing changed and its artifacts are intact;
     (None, what changed) otherwise."""
-    previous = outputs.latest(root)
-    if previous is None:
-        return None, "no earlier successful build"
-    try:
-        report = read_report(previous)
-    except UsageError:
-        return None, f"cannot read the report in {previous}"
-    recorded = read_inputs(previous)
-    if report.status != "success" or recorded is None:
-        return None, f"{previous.name} has no record of a successful build"
-    before, image_ids = recorded
+    last = last_success(root)
+    if isinstance(last, str):
+        return None, last
+    previous, report, before, image_ids = last.directory, last.report, last.inputs, last.image_ids
     if before.canvos_sha != now.canvos_sha:
         return None, f"CanvOS moved from {before.canvos_sha[:12]} to {now.canvos_sha[:12]}"
     if before.earthly_id != now.earthly_id or now.earthly_id is None:

@@ -50,21 +50,12 @@ def split(config: Config, shards: Sequence[Shard], since: Path) -> tuple[list[Sh
 
 
 def _unchanged(config: Config, shard: Shard, root: Path, lock: Lock | None) -> tuple[Path | None, str]:
-    from edgeforge_ext import outputs
-    from edgeforge_ext.build.report import read_report
-    from edgeforge_ext.nightly import read_inputs
+    from edgeforge_ext.nightly import last_success
 
-    previous = outputs.latest(root / shard.id)
-    if previous is None:
-        return None, f"no earlier successful build in {root / shard.id}"
-    try:
-        report = read_report(previous)
-    except EdgeforgeError:
-        return None, f"cannot read the report in {previous}"
-    recorded = read_inputs(previous)
-    if report.status != "success" or recorded is None:
-        return None, f"{previous.name} has no record of a successful build"
-    before, image_ids = recorded
+    last = last_success(root / shard.id)
+    if isinstance(last, str):
+        return None, last
+    previous, report, before, image_ids = last.directory, last.report, last.inputs, last.image_ids
     if lock is not None:
         pinned = lock.fingerprints.get(shard.id)
         if pinned is None:
