@@ -27,6 +27,8 @@ ProfileOpt = Annotated[list[Path] | None, typer.Option(
     "--profile", help="cluster profile export, JSON or YAML (repeatable)", metavar="FILE")]
 FromPlanOpt = Annotated[bool, typer.Option("--from-plan", help="the provider images of the current build plan")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="blob streams at once (all images "
+                                                                          "together)")]
 
 
 def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | None,
@@ -70,6 +72,15 @@ def _clients(config: Config) -> Clients:
     from edgeforge_ext.registry.client import Clients, credentials_for
 
     return Clients(lambda host: credentials_for(config, host))
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -159,29 +170,35 @@ def mirror(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
            from_plan: FromPlanOpt = False, json_out: JsonOpt = False,
            force: Annotated[bool, typer.Option("--force", help="overwrite a different image under the "
                                                                 "same tag (reported)")] = False,
-           jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="images copied at once")] = 8,
-           *, flags: dict[str, Any], password_stdin: bool) -> None:
+           jobs: JobsOpt = 8, *, flags: dict[str, Any], password_stdin: bool) -> None:
     """Copy what is missing from its source to the rewritten reference, registry to registry (no Docker daemon).
 
-    Images already present with the same digest are skipped, so re-running does no work. The credentials
-    are used for the --registry host and the [[registry.registries]] hosts; other registries are anonymous.
+    Blobs stream from source to destination (checked against their digest on the way), each once per
+    destination registry: one already in another repository there is mounted. Images already present with
+    the same digest are skipped, so re-running does no work; signatures and referrers come along. The
+    credentials are used for the --registry host and the [[registry.registries]] hosts; other registries
+    are anonymous.
     """
     from edgeforge_ext import console
     from edgeforge_ext.errors import RegistryError
+    from edgeforge_ext.registry.blobsend import TransferStats
     from edgeforge_ext.registry.transfer import mirror_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
     rewrites = _rewrites(config, images, profile, from_plan)
     bar, advance = _progress(len(rewrites), "mirroring")
+    stats = TransferStats()
     with _clients(config) as clients, bar:
-        results = mirror_images(rewrites, clients, force=force, workers=jobs, on_done=advance)
+        results = mirror_images(rewrites, clients, force=force, workers=jobs, on_done=advance, stats=stats)
     counts = {k: sum(1 for r in results if r.status == k) for k in ("copied", "skipped", "failed")}
     if wants_json(ctx, json_out):
-        console.print_json(counts)
+        console.print_json({**counts, **stats.as_json()})
     else:
         _table("mirror", ["target", "result", "detail"],
                [[r.target, r.status, r.detail] for r in results])
-        console.info(f"copied {counts['copied']}, skipped {counts['skipped']}, failed {counts['failed']}")
+        console.info(f"copied {counts['copied']}, skipped {counts['skipped']}, failed {counts['failed']}; "
+                     f"{_size(stats.bytes_uploaded)} uploaded in {stats.blobs_uploaded} blobs, "
+                     f"{stats.blobs_mounted} mounted, {stats.blobs_present} already there")
     for r in results:
         if r.detail.startswith("overwrote"):
             console.warn(f"{r.target}: {r.detail}")
