@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import requests
+import urllib3
 
 from edgeforge_ext.errors import RegistryAuthError, RegistryError, RegistryStatusError, RegistryUnreachable
 from edgeforge_ext.registry.client import Clients, RegistryClient, registry_host
@@ -252,7 +253,8 @@ class BlobSender:
                     dst.upload_blob(repository, descriptor.digest, reader, descriptor.size, location)
             except RegistryAuthError:
                 raise
-            except (BlobIntegrityError, RegistryUnreachable, requests.RequestException, OSError) as exc:
+            except (BlobIntegrityError, RegistryUnreachable, requests.RequestException, urllib3.exceptions.HTTPError,
+                    OSError) as exc:  # urllib3's own errors: a source that broke off mid-body
                 last = exc
             except RegistryStatusError as exc:
                 if exc.status < 500 and exc.status != 429:

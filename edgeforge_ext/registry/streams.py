@@ -13,6 +13,8 @@ import hashlib
 from collections.abc import Callable
 from typing import IO, Protocol
 
+import urllib3
+
 from edgeforge_ext.errors import RegistryError
 
 # Bytes moved per read: urllib3 asks a body for 16 KiB at a time; a read of at least 1 MiB keeps the
@@ -58,7 +60,11 @@ class VerifyingReader:
             if extra:
                 raise BlobIntegrityError(f"{self.what}: more than the {self.size} bytes its descriptor gives")
             return b""
-        chunk: bytes = self._source.read(min(max(n, CHUNK), want))
+        try:
+            chunk: bytes = self._source.read(min(max(n, CHUNK), want))
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # the source hung up mid-body
+            raise BlobIntegrityError(f"{self.what}: truncated: the source broke off after {self.done} of "
+                                     f"{self.size} bytes ({type(exc).__name__})") from None
         if not chunk:
             raise BlobIntegrityError(f"{self.what}: truncated: {self.done} of {self.size} bytes arrived")
         self._hash.update(chunk)
