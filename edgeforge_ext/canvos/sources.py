@@ -21,6 +21,7 @@ from edgeforge_ext.errors import UsageError
 
 if TYPE_CHECKING:
     from edgeforge_ext.canvos.repo import CanvosFacts
+    from edgeforge_ext.registry.images import SourceImage
 
 
 def to_source(facts: CanvosFacts) -> Source:
@@ -83,3 +84,8 @@ def planned_provider_images(config: Config) -> list[str]:
     facts = local(config, any_ref=True)
     source = to_source(facts) if facts is not None else Source(url=config.canvos.url, ref=config.canvos.ref)
     return [image.ref for image in make_plan(config, source).provider_images]
+
+
+def build_input_images(config: Config) -> list[SourceImage]:
+    """The images the CanvOS build itself pulls (`--build-inputs`)."""
+    raise UsageError("--build-inputs is not available in this version yet")

@@ -1,142 +1,66 @@
-"""`images rewrite|verify|mirror` and `profile patch`: thin commands over images.py, registry.py, profile.py."""
+"""`images rewrite|verify|mirror` and `profile patch`: thin commands over registry/ (images.py, transfer.py,
+profile.py). `images save|load` live in bundle_cmd.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from edgeforge_ext.cli.common import BUILD_FLAGS, load, wants_json, with_flags
-
-if TYPE_CHECKING:
-    from edgeforge_ext.config import Config
-    from edgeforge_ext.registry.client import Clients
-    from edgeforge_ext.registry.images import Rewrite
+from edgeforge_ext.cli.common import load, wants_json, with_flags
+from edgeforge_ext.cli.images_inputs import (
+    REGISTRY_FLAGS,
+    BuildInputsOpt,
+    ForceOpt,
+    FromPlanOpt,
+    ImagesOpt,
+    JobsOpt,
+    JsonOpt,
+    ProfileOpt,
+    clients,
+    progress,
+    report_copies,
+    rewrites,
+    size_text,
+    sources,
+    table,
+)
 
 images_app = typer.Typer(help="Where an Edge host pulls each image from; is it there; copy it there.",
                          no_args_is_help=True)
 profile_app = typer.Typer(help="Edit cluster profile layers for an external registry.", no_args_is_help=True)
 
-# The registry options (and the build options --from-plan needs), shared with build/render.
-REGISTRY_FLAGS = tuple(f for f in BUILD_FLAGS if f.key.startswith(("registry.", "build.")))
-
-ImagesOpt = Annotated[list[Path] | None, typer.Option(
-    "--images", help="image list: one reference a line, '#' comments (repeatable)", metavar="FILE")]
-ProfileOpt = Annotated[list[Path] | None, typer.Option(
-    "--profile", help="cluster profile export, JSON or YAML (repeatable)", metavar="FILE")]
-FromPlanOpt = Annotated[bool, typer.Option("--from-plan", help="the provider images of the current build plan")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="blob streams at once (all images "
-                                                                          "together)")]
-
-
-def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | None,
-              from_plan: bool) -> list[Rewrite]:
-    from edgeforge_ext import console
-    from edgeforge_ext.errors import UsageError
-    from edgeforge_ext.registry.images import (
-        dedupe,
-        images_from_list,
-        images_from_profile,
-        images_from_refs,
-        rules_from_config,
-    )
-
-    found = []
-    for path in images or []:
-        found.extend(images_from_list(path))
-    for path in profiles or []:
-        from_profile = images_from_profile(path)
-        if not from_profile:  # almost always the wrong file: "all 0 images present" would hide it
-            console.warn(f"{path}: no image references found (image: values or pack.content.images)")
-        found.extend(from_profile)
-    if from_plan:
-        from edgeforge_ext.canvos.sources import planned_provider_images
-
-        found.extend(images_from_refs(planned_provider_images(config), "the build plan"))
-    if not (images or profiles or from_plan):
-        raise UsageError("no images given: use --images FILE, --profile FILE or --from-plan")
-    if not found:
-        raise UsageError("the inputs name no image at all", hint="check the files given with --images/--profile")
-    rules = rules_from_config(config)
-    for note in rules.notes:
-        console.warn(note)
-    if not (rules.prefix or rules.mapping):
-        console.note("no external registry configured (--registry or --registry-mapping): images are pulled "
-                     "from their source")
-    return [rules.rewrite(image.ref) for image in dedupe(found)]
-
-
-def _clients(config: Config) -> Clients:
-    from edgeforge_ext.registry.client import Clients, credentials_for
-
-    return Clients(lambda host: credentials_for(config, host))
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.table import Table
-
-    from edgeforge_ext import console
-
-    table = Table(title=title, title_justify="left", show_edge=False, box=None, pad_edge=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    console.err().print(table)
-
-
-def _progress(total: int, what: str) -> tuple[Any, Any]:
-    """(context manager, advance callback): a rich progress bar only when stderr is a terminal."""
-    import contextlib
-
-    from edgeforge_ext import console
-
-    if not console.is_interactive() or total < 2:
-        return contextlib.nullcontext(), lambda _result: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console.err(), transient=True)
-    task = progress.add_task(what, total=total)
-    return progress, lambda _result: progress.advance(task)
-
 
 @images_app.command("rewrite")
 @with_flags(REGISTRY_FLAGS)
 def rewrite(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
-            from_plan: FromPlanOpt = False, json_out: JsonOpt = False, *,
+            from_plan: FromPlanOpt = False, build_inputs: BuildInputsOpt = False, json_out: JsonOpt = False, *,
             flags: dict[str, Any], password_stdin: bool) -> None:
-    """For each image, the reference the Edge host will pull, by the same settings that render user-data.
+    """For each image, the reference the Edge host will pull, by the same settings that render user-data
+    (a build input: where the build pulls it, with --inputs-registry).
 
-    Images come from --images, --profile and --from-plan (combine freely). The build options (--k8s-version,
-    --image-registry, ...) only matter for --from-plan."""
+    Images come from --images, --profile, --from-plan and --build-inputs (combine freely). The build options
+    (--k8s-version, --image-registry, ...) only matter for --from-plan and --build-inputs."""
     from edgeforge_ext import console
 
     config = load(ctx, flags, password_stdin=password_stdin)
-    rewrites = _rewrites(config, images, profile, from_plan)
+    found = rewrites(config, sources(config, images, profile, from_plan, build_inputs))
     if wants_json(ctx, json_out):
-        console.print_json({"images": [{"source": str(r.source), "target": r.target} for r in rewrites]})
+        console.print_json({"images": [{"source": str(r.source), "target": r.target} for r in found]})
         return
-    _table("where the Edge host pulls each image", ["source", "", "target"],
-           [[str(r.source), "→", r.target] for r in rewrites])
+    table("where the Edge host pulls each image", ["source", "", "target"],
+          [[str(r.source), "→", r.target] for r in found])
 
 
 @images_app.command("verify")
 @with_flags(REGISTRY_FLAGS)
 def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
-           from_plan: FromPlanOpt = False, json_out: JsonOpt = False, *,
-           flags: dict[str, Any], password_stdin: bool) -> None:
+           from_plan: FromPlanOpt = False, build_inputs: BuildInputsOpt = False, json_out: JsonOpt = False,
+           deep: Annotated[bool, typer.Option("--deep", help="pull what the Edge host pulls, as it would: every "
+                                                            "platform manifest and every blob, sizes and digests "
+                                                            "checked")] = False,
+           *, flags: dict[str, Any], password_stdin: bool) -> None:
     """Check that every rewritten reference exists in its registry (exit 9 lists what is missing).
 
     The credentials (--registry-username and the password) are used for the --registry host and the
@@ -146,17 +70,20 @@ def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     from edgeforge_ext.registry.transfer import verify_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
-    rewrites = _rewrites(config, images, profile, from_plan)
-    bar, advance = _progress(len(rewrites), "verifying")
-    with _clients(config) as clients, bar:
-        results = verify_images(rewrites, clients, on_done=advance)
+    found = rewrites(config, sources(config, images, profile, from_plan, build_inputs))
+    if deep:
+        _verify_deep(ctx, config, found, json_out)
+        return
+    bar, advance = progress(len(found), "verifying")
+    with clients(config) as pool, bar:
+        results = verify_images(found, pool, on_done=advance)
     missing = [r for r in results if not r.present]
     if wants_json(ctx, json_out):
         console.print_json({"images": [{"source": str(r.rewrite.source), "target": r.rewrite.target,
                                         "present": r.present} for r in results], "missing": len(missing)})
     else:
-        _table("images at the place the Edge host pulls them from", ["target", "present"],
-               [[r.rewrite.target, "yes" if r.present else "MISSING"] for r in results])
+        table("images at the place the Edge host pulls them from", ["target", "present"],
+              [[r.rewrite.target, "yes" if r.present else "MISSING"] for r in results])
     if missing:
         raise RegistryError(f"{len(missing)} of {len(results)} images are missing",
                             details=[r.rewrite.target for r in missing],
@@ -164,13 +91,33 @@ def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     console.info(f"all {len(results)} images are present")
 
 
+def _verify_deep(ctx: typer.Context, config: Any, found: Any, json_out: bool) -> None:
+    from edgeforge_ext import console
+    from edgeforge_ext.errors import RegistryError
+    from edgeforge_ext.registry.deep import verify_deep
+
+    bar, advance = progress(len(found), "pulling")
+    with clients(config) as pool, bar:
+        results = verify_deep(found, pool, on_done=advance)
+    bad = [r for r in results if r.problems]
+    if wants_json(ctx, json_out):
+        console.print_json({"images": [r.as_json() for r in results], "broken": len(bad)})
+    else:
+        table("what the Edge host pulls, pulled as it would", ["target", "platforms", "blobs", "result"],
+              [[r.target, str(r.platforms), f"{r.blobs} ({size_text(r.bytes)})",
+                "ok" if not r.problems else f"{len(r.problems)} problem(s)"] for r in results])
+    if bad:
+        raise RegistryError(f"{len(bad)} of {len(results)} images cannot be pulled whole",
+                            details=[f"{r.target}: {p}" for r in bad for p in r.problems],
+                            hint="copy them again: edgeforge-ext images mirror --force (same options)")
+    console.info(f"all {len(results)} images pull whole: every platform, blob, size and digest checked")
+
+
 @images_app.command("mirror")
 @with_flags(REGISTRY_FLAGS)
 def mirror(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
-           from_plan: FromPlanOpt = False, json_out: JsonOpt = False,
-           force: Annotated[bool, typer.Option("--force", help="overwrite a different image under the "
-                                                                "same tag (reported)")] = False,
-           jobs: JobsOpt = 8, *, flags: dict[str, Any], password_stdin: bool) -> None:
+           from_plan: FromPlanOpt = False, build_inputs: BuildInputsOpt = False, json_out: JsonOpt = False,
+           force: ForceOpt = False, jobs: JobsOpt = 8, *, flags: dict[str, Any], password_stdin: bool) -> None:
     """Copy what is missing from its source to the rewritten reference, registry to registry (no Docker daemon).
 
     Blobs stream from source to destination (checked against their digest on the way), each once per
@@ -179,32 +126,16 @@ def mirror(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     credentials are used for the --registry host and the [[registry.registries]] hosts; other registries
     are anonymous.
     """
-    from edgeforge_ext import console
-    from edgeforge_ext.errors import RegistryError
     from edgeforge_ext.registry.blobsend import TransferStats
     from edgeforge_ext.registry.transfer import mirror_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
-    rewrites = _rewrites(config, images, profile, from_plan)
-    bar, advance = _progress(len(rewrites), "mirroring")
+    found = rewrites(config, sources(config, images, profile, from_plan, build_inputs))
+    bar, advance = progress(len(found), "mirroring")
     stats = TransferStats()
-    with _clients(config) as clients, bar:
-        results = mirror_images(rewrites, clients, force=force, workers=jobs, on_done=advance, stats=stats)
-    counts = {k: sum(1 for r in results if r.status == k) for k in ("copied", "skipped", "failed")}
-    if wants_json(ctx, json_out):
-        console.print_json({**counts, **stats.as_json()})
-    else:
-        _table("mirror", ["target", "result", "detail"],
-               [[r.target, r.status, r.detail] for r in results])
-        console.info(f"copied {counts['copied']}, skipped {counts['skipped']}, failed {counts['failed']}; "
-                     f"{_size(stats.bytes_uploaded)} uploaded in {stats.blobs_uploaded} blobs, "
-                     f"{stats.blobs_mounted} mounted, {stats.blobs_present} already there")
-    for r in results:
-        if r.detail.startswith("overwrote"):
-            console.warn(f"{r.target}: {r.detail}")
-    if counts["failed"]:
-        raise RegistryError(f"{counts['failed']} of {len(results)} images were not copied",
-                            details=[f"{r.target}: {r.detail}" for r in results if r.status == "failed"])
+    with clients(config) as pool, bar:
+        results = mirror_images(found, pool, force=force, workers=jobs, on_done=advance, stats=stats)
+    report_copies(ctx, json_out, "mirror", results, stats)
 
 
 @profile_app.command("patch")
@@ -255,5 +186,8 @@ def patch(
 
 
 def register(app: typer.Typer) -> None:
+    from edgeforge_ext.cli import bundle_cmd
+
+    bundle_cmd.attach(images_app)
     app.add_typer(images_app, name="images")
     app.add_typer(profile_app, name="profile")

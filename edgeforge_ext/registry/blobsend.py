@@ -79,7 +79,9 @@ class TransferStats:
     bytes_uploaded: int = 0
     blobs_uploaded: int = 0
     blobs_mounted: int = 0
-    blobs_present: int = 0
+    blobs_present: int = 0  # found where they were wanted (a rerun), or already in the bundle/its predecessor
+    bytes_downloaded: int = 0  # into a bundle
+    blobs_downloaded: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -90,6 +92,10 @@ class TransferStats:
     def as_json(self) -> dict[str, int]:
         return {"bytes_uploaded": self.bytes_uploaded, "blobs_uploaded": self.blobs_uploaded,
                 "blobs_mounted": self.blobs_mounted, "blobs_present": self.blobs_present}
+
+    def saved_json(self) -> dict[str, int]:
+        return {"bytes_saved": self.bytes_downloaded, "blobs_saved": self.blobs_downloaded,
+                "blobs_left_out": self.blobs_present}
 
 
 @dataclass

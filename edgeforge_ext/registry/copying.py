@@ -144,9 +144,12 @@ def _kinds(accessories: list[Accessory]) -> str:
 
 def run_copies(count: int, decide: Callable[[int], CopyResult | Copy], clients: Clients, *, workers: int = 8,
                on_done: Callable[[CopyResult], None] | None = None, stats: TransferStats | None = None,
-               on_bytes: Callable[[int], None] | None = None) -> list[CopyResult]:
+               on_bytes: Callable[[int], None] | None = None, decide_first: bool = False) -> list[CopyResult]:
     """Run steps 1-3 for images 0..count-1 (`decide(i)` is step 1 for image i); results in input order.
-    `workers` bounds the blob streams at once (`-j`); `stats` receives the bytes and blobs moved."""
+    `workers` bounds the blob streams at once (`-j`); `stats` receives the bytes and blobs moved.
+
+    `decide_first` judges every image before any blob moves: a bundle's blob may only be found at the
+    destination (in the repository of an image already there), so those holders must be known first."""
     results: dict[int, CopyResult] = {}
     lock = threading.Lock()
 
@@ -174,9 +177,8 @@ def run_copies(count: int, decide: Callable[[int], CopyResult | Copy], clients: 
                 return CopyResult(copy.source, str(copy.target), "failed", copy.graph.digest, exc.message)
             return CopyResult(copy.source, str(copy.target), "copied", copy.graph.digest, copy.detail)
 
-        def start(i: int) -> CopyResult | Future[CopyResult]:
-            """Step 1 for one image, then its blobs go to the sender at once and its writer waits for them."""
-            outcome = decide(i)
+        def launch(outcome: CopyResult | Copy) -> CopyResult | Future[CopyResult]:
+            """Step 2 for one judged image: its blobs go to the sender at once, its writer waits for them."""
             if isinstance(outcome, Skipped):
                 # An image already at its target holds its blobs there: others may mount them from it.
                 if outcome.at is not None and outcome.manifest is not None:
@@ -192,15 +194,24 @@ def run_copies(count: int, decide: Callable[[int], CopyResult | Copy], clients: 
                                for b in blobs.values()]
             return writers.submit(write, outcome)
 
+        pending: dict[Future[CopyResult], int] = {}
+
+        def settle(i: int, launched: CopyResult | Future[CopyResult]) -> None:
+            if isinstance(launched, CopyResult):
+                finish(i, launched)
+            else:
+                pending[launched] = i
+
         with ThreadPoolExecutor(max_workers=max(1, min(16, count or 1))) as deciders:
-            started = {deciders.submit(start, i): i for i in range(count)}
-            pending: dict[Future[CopyResult], int] = {}
-            for future in as_completed(started):
-                outcome = future.result()  # what is not a RegistryError (a bug) is raised here
-                if isinstance(outcome, CopyResult):
-                    finish(started[future], outcome)
-                else:
-                    pending[outcome] = started[future]
+            if decide_first:
+                judged = list(deciders.map(decide, range(count)))
+                order = sorted(range(count), key=lambda i: not isinstance(judged[i], Skipped))
+                for i in order:  # every holder is known before the first blob job starts
+                    settle(i, launch(judged[i]))
+            else:
+                started = {deciders.submit(lambda i: launch(decide(i)), i): i for i in range(count)}
+                for future in as_completed(started):
+                    settle(started[future], future.result())  # what is not a RegistryError (a bug) is raised
         for done in as_completed(pending):
             finish(pending[done], done.result())
     return [results[i] for i in range(count)]

@@ -2,10 +2,11 @@
 
 It forwards every request as is (the Host header too, so the registry's upload Locations point back at the
 proxy), and can answer some requests itself (`answer`: a status, headers and body, or None to forward; a
-Content-Length above the body's length sends a truncated body and hangs up) and hold writes a little (`write_delay`) while it
-records how many writes into one repository were in flight at once (`max_concurrent_writes`), and how many
-writes of one object (a blob or manifest digest, or a tag, in one repository) were (`max_concurrent_object_writes`):
-two of those at once is the docker-registry race ("blob unknown to registry").
+Content-Length above the body's length sends a truncated body and hangs up) and hold writes a little
+(`write_delay`) while it records how many writes into one repository were in flight at once
+(`max_concurrent_writes`), and how many writes of one object (a blob or manifest digest, or a tag, in one
+repository) were (`max_concurrent_object_writes`): two of those at once is the docker-registry race ("blob
+unknown to registry").
 """
 
 from __future__ import annotations
