@@ -17,6 +17,8 @@ ARCHES = ("amd64", "arm64")
 OS_DISTRIBUTIONS = ("ubuntu", "opensuse-leap", "rhel", "sles")
 K8S_DISTRIBUTIONS = ("k3s", "rke2", "kubeadm", "kubeadm-fips", "nodeadm", "canonical")
 TARGETS = ("all", "iso", "provider-images")
+# The Earthfile target each build.target runs (CanvOS names).
+EARTHLY_TARGETS = {"all": "build-all-images", "iso": "iso", "provider-images": "build-provider-images"}
 PUSH_DESTINATIONS = ("origin", "external")
 STEPS = ("preflight", "checkout", "render", "validate", "registry-check", "earthly", "collect", "boot-test", "push",
          "report")

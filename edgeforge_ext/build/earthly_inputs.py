@@ -57,6 +57,7 @@ class EarthlyInputs:
     private_dir: Path | None = None
     secret_files: dict[str, str] = field(default_factory=dict)  # Earthly secret -> path in the container
     arg_file: str | None = None  # the private .arg inside the container
+    buildkit_config: str = ""  # buildkitd.toml lines (registry mirrors of build.inputs_registry)
 
     def command(self, run: EarthlyRun) -> list[str]:
         return earthly_command(run.target, dict(run.build_args), secret_files=self.secret_files,
@@ -69,7 +70,7 @@ class EarthlyInputs:
                             privileged=self.privileged, buildkit_host=self.buildkit_host, proxies=self.proxies,
                             workdir=self.workdir, run_id=run_id, tls=self.tls, docker_config=self.docker_config,
                             private_dir=self.private_dir, cert_mechanism=self.cert_mechanism,
-                            earthly_build_args=self.earthly_build_args)
+                            earthly_build_args=self.earthly_build_args, buildkit_config=self.buildkit_config)
         if images:
             spec.labels[IMAGES_LABEL] = ",".join(images)
         return spec
@@ -139,6 +140,7 @@ def plan_inputs(config: Config, plan: Plan) -> EarthlyInputs:
         private_dir=Path(PRIVATE_TARGET) if needs_private else None,  # replaced by the real one at build time
         secret_files={name: f"{PRIVATE_TARGET}/{PRIVATE_SECRETS}/{name}" for name in _earthly_secrets(config, plan)},
         arg_file=f"{PRIVATE_TARGET}/{PRIVATE_ARG}" if plan.args.private else None,
+        buildkit_config=plan.buildkit_config,
     )
 
 

@@ -20,8 +20,8 @@ from edgeforge_ext.config import Config
 from edgeforge_ext.errors import UsageError
 
 if TYPE_CHECKING:
+    from edgeforge_ext.canvos.build_inputs import BuildInputs
     from edgeforge_ext.canvos.repo import CanvosFacts
-    from edgeforge_ext.registry.images import SourceImage
 
 
 def to_source(facts: CanvosFacts) -> Source:
@@ -86,6 +86,18 @@ def planned_provider_images(config: Config) -> list[str]:
     return [image.ref for image in make_plan(config, source).provider_images]
 
 
-def build_input_images(config: Config) -> list[SourceImage]:
-    """The images the CanvOS build itself pulls (`--build-inputs`)."""
-    raise UsageError("--build-inputs is not available in this version yet")
+
+def build_inputs(config: Config) -> BuildInputs:
+    """What the CanvOS build pulls for itself with the configured options (`--build-inputs`), read from the
+    Earthfile of the work directory's checkout at `canvos.ref` (else a temporary clone of it)."""
+    from edgeforge_ext.argfile import entry_target, plan_args
+    from edgeforge_ext.build.plan import earthly_image
+    from edgeforge_ext.canvos.build_inputs import find_build_inputs
+
+    facts, _path = look(config)
+    if facts is None or facts.contract is None:
+        raise UsageError(f"--build-inputs needs the CanvOS checkout at {config.canvos.ref}")
+    args = plan_args(config, pe_version=facts.pe_version, k8s_versions=facts.k8s_versions, problems=[],
+                     warnings=[], contract=facts.contract, redirect_inputs=False)
+    image, _from = earthly_image(config, facts.contract)
+    return find_build_inputs(facts.contract, args.values, entry_target(config), image)

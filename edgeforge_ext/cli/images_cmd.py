@@ -19,6 +19,7 @@ from edgeforge_ext.cli.images_inputs import (
     JsonOpt,
     ProfileOpt,
     clients,
+    collect,
     progress,
     report_copies,
     rewrites,
@@ -30,6 +31,35 @@ from edgeforge_ext.cli.images_inputs import (
 images_app = typer.Typer(help="Where an Edge host pulls each image from; is it there; copy it there.",
                          no_args_is_help=True)
 profile_app = typer.Typer(help="Edit cluster profile layers for an external registry.", no_args_is_help=True)
+
+
+@images_app.command("list")
+@with_flags(REGISTRY_FLAGS)
+def list_images(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
+                from_plan: FromPlanOpt = False, build_inputs: BuildInputsOpt = False, json_out: JsonOpt = False, *,
+                flags: dict[str, Any], password_stdin: bool) -> None:
+    """The images the inputs name, where each comes from, and where it is pulled from. With --build-inputs:
+    every image the CanvOS build pulls at the checked-out ref for these options (read from its Earthfile),
+    which ARG carries its registry, and what --inputs-registry would set."""
+    from edgeforge_ext import console
+
+    config = load(ctx, flags, password_stdin=password_stdin)
+    found, inputs = collect(config, images, profile, from_plan, build_inputs)
+    places = rewrites(config, found)
+    details = {i.ref: i for i in inputs.images} if inputs else {}
+    rows: list[dict[str, Any]] = []
+    for image, place in zip(found, places, strict=True):
+        detail = details.get(str(image.ref))
+        rows.append({"ref": str(image.ref), "origin": image.origin, "build_input": image.build_input,
+                     "pulled_from": place.target,
+                     **({"uses": list(detail.uses), "carried_by": detail.carried_by} if detail else {})})
+    if wants_json(ctx, json_out):
+        extra = {"warnings": list(inputs.warnings)} if inputs else {}
+        console.print_json({"images": rows, **extra})
+        return
+    table("images", ["image", "carried by", "from"],
+          [[str(r["ref"]), str(r.get("carried_by") or ("-" if r["build_input"] else "")), str(r["origin"])]
+           for r in rows])
 
 
 @images_app.command("rewrite")

@@ -11,12 +11,15 @@ import typer
 from edgeforge_ext.cli.common import BUILD_FLAGS, wants_json
 
 if TYPE_CHECKING:
+    from edgeforge_ext.canvos.build_inputs import BuildInputs
     from edgeforge_ext.config import Config
     from edgeforge_ext.registry.client import Clients
     from edgeforge_ext.registry.images import Rewrite, SourceImage
 
-# The registry options (and the build options --from-plan and --build-inputs need), shared with build/render.
-REGISTRY_FLAGS = tuple(f for f in BUILD_FLAGS if f.key.startswith(("registry.", "build.")))
+# The registry options (and the build and CanvOS options --from-plan and --build-inputs need), shared with
+# build/render.
+REGISTRY_FLAGS = tuple(f for f in BUILD_FLAGS if f.key.startswith(("registry.", "build.", "canvos."))
+                       or f.key == "earthly.image")
 
 ImagesOpt = Annotated[list[Path] | None, typer.Option(
     "--images", help="image list: one reference a line, '#' comments (repeatable)", metavar="FILE")]
@@ -36,9 +39,21 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="overwrite a different i
 def sources(config: Config, images: list[Path] | None, profiles: list[Path] | None, from_plan: bool,
             build_inputs: bool = False) -> list[SourceImage]:
     """The images the inputs name, each once, in the order given."""
+    return collect(config, images, profiles, from_plan, build_inputs)[0]
+
+
+def collect(config: Config, images: list[Path] | None, profiles: list[Path] | None, from_plan: bool,
+            build_inputs: bool = False) -> tuple[list[SourceImage], BuildInputs | None]:
+    """(the images the inputs name, each once, in the order given; what --build-inputs read, with details)."""
     from edgeforge_ext import console
     from edgeforge_ext.errors import UsageError
-    from edgeforge_ext.registry.images import dedupe, images_from_list, images_from_profile, images_from_refs
+    from edgeforge_ext.registry.images import (
+        SourceImage,
+        dedupe,
+        images_from_list,
+        images_from_profile,
+        images_from_refs,
+    )
 
     found = []
     for path in images or []:
@@ -52,15 +67,21 @@ def sources(config: Config, images: list[Path] | None, profiles: list[Path] | No
         from edgeforge_ext.canvos.sources import planned_provider_images
 
         found.extend(images_from_refs(planned_provider_images(config), "the build plan"))
+    inputs = None
     if build_inputs:
-        from edgeforge_ext.canvos.sources import build_input_images
+        from edgeforge_ext.canvos.sources import build_inputs as read_build_inputs
+        from edgeforge_ext.registry.images import parse_ref
 
-        found.extend(build_input_images(config))
+        inputs = read_build_inputs(config)
+        for warning in inputs.warnings:
+            console.warn(warning)
+        found.extend(SourceImage(parse_ref(i.ref), "build input: " + "; ".join(i.uses), build_input=True)
+                     for i in inputs.images)
     if not (images or profiles or from_plan or build_inputs):
         raise UsageError("no images given: use --images FILE, --profile FILE, --from-plan or --build-inputs")
     if not found:
         raise UsageError("the inputs name no image at all", hint="check the files given with --images/--profile")
-    return dedupe(found)
+    return dedupe(found), inputs
 
 
 def rewrites(config: Config, found: list[SourceImage]) -> list[Rewrite]:

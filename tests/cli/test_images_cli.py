@@ -258,3 +258,18 @@ def test_build_pushes_where_images_rewrite_says_the_host_pulls(canvos_checkout, 
     pushed = [ref for image in plan["provider_images"] for ref in image["push"]]
     assert pushed == [item["target"] for item in rewrite]
     assert len(pushed) == 1 and "ttl.sh/ubuntu:k3s-1.32.3-" in plan["provider_images"][0]["ref"]
+
+
+def test_list_build_inputs_reads_the_checkouts_earthfile(canvos_checkout, capsys):
+    """The fixture's v4.10.0 Earthfile (tests/canvos_fixture.py): its base image is the Dockerfile's
+    `FROM $BASE` with BASE=$KAIROS_BASE_IMAGE_URL (= $SPECTRO_PUB_REPO); `+iso` names a +build-iso it lacks."""
+    workdir, _repo = canvos_checkout
+    code = run(["--workdir", str(workdir), "images", "list", "--build-inputs", "--json", "--k8s-version", "1.32.3"])
+    out, err = _out(capsys)
+    assert code == 0, err
+    images = {i["ref"]: i for i in json.loads(out)["images"]}
+    base = images["us-docker.pkg.dev/palette-images:latest"]
+    assert base["build_input"] and base["carried_by"] == "SPECTRO_PUB_REPO"
+    assert base["uses"] == ["+base-image FROM DOCKERFILE (Dockerfile) $BASE"]
+    assert "us-docker.pkg.dev/palette-images/third-party/edge/earthly/earthly:v0.8.15" in images  # Earthly itself
+    assert "+build-iso is not in this Earthfile" in err
