@@ -18,6 +18,7 @@ from tests.engine.registry_push import (
     manifest_bytes,
     push_cosign_signature,
     push_layers_image,
+    push_referrer,
     push_tiny_index,
     random_layer,
 )
@@ -43,6 +44,7 @@ def site(registry_factory, tmp_path, monkeypatch):
     base = random_layer(300 * KIB, 1)
     signed, _ = push_layers_image(src.url, "team/app", "1.0", [base, random_layer(40 * KIB, 2)])
     push_cosign_signature(src.url, "team/app", signed)
+    push_referrer(src.url, "team/app", signed, len(manifest_bytes(src.url, "team/app", "1.0")))
     other, _ = push_layers_image(src.url, "team/tool", "3", [base, random_layer(40 * KIB, 3)])
     images = tmp_path / "images.txt"
     images.write_text(f"{src.host}/team/multi:2.0\n{src.host}/team/app:1.0\n{src.host}/team/tool:3\n")
@@ -84,12 +86,45 @@ def test_save_then_load_preserves_every_digest_and_carries_the_signature(site, t
     sig_tag = "sha256-" + digests["team/app:1.0"].split(":")[1] + ".sig"
     assert manifest_bytes(ext.url, "site/team/app", sig_tag, ext.auth) == \
         manifest_bytes(src.url, "team/app", sig_tag)
+    referrers = json.loads(manifest_bytes(ext.url, "site/team/app", sig_tag[:-4], ext.auth))  # the tag schema
+    [sbom] = referrers["manifests"]
+    assert manifest_bytes(ext.url, "site/team/app", sbom["digest"], ext.auth) == \
+        manifest_bytes(src.url, "team/app", sbom["digest"])
 
     # the same rules as mirror: loading again changes nothing
     assert run(["images", "load", "--from", str(bundle), *registry, "--json"]) == 0
     out, _ = _out(capsys)
     again = json.loads(out)
     assert (again["copied"], again["skipped"], again["bytes_uploaded"]) == (0, 3, 0)
+
+
+def test_a_stopped_directory_save_fetches_only_what_is_missing(site, tmp_path, capsys):
+    _src, _ext, images, _registry, _digests = site
+    bundle = tmp_path / "kit"
+    assert run(["images", "save", "--images", str(images), "--to", str(bundle)]) == 0
+    blobs = sorted((bundle / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    (bundle / "index.json").unlink()  # as a save stopped before its end leaves it
+    blobs[-1].unlink()
+    _out(capsys)
+    assert run(["images", "save", "--images", str(images), "--to", str(bundle), "--json"]) == 0
+    out, _ = _out(capsys)
+    assert json.loads(out)["blobs_saved"] == 1 and (bundle / "index.json").is_file() and blobs[-1].is_file()
+
+
+def test_a_damaged_bundle_is_refused_blob_by_blob(site, tmp_path, capsys):
+    _src, ext, images, registry, _digests = site
+    bundle = tmp_path / "kit"
+    assert run(["images", "save", "--images", str(images), "--to", str(bundle)]) == 0
+    biggest = max((bundle / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    data = bytearray(biggest.read_bytes())
+    data[100] ^= 0xFF
+    biggest.write_bytes(bytes(data))
+    _out(capsys)
+    assert run(["images", "load", "--from", str(bundle), *registry]) == 9
+    _, err = _out(capsys)
+    assert f"blob sha256:{biggest.name} from {bundle}" in err and "do not match the digest" in err
+    assert requests.head(f"{ext.url}/v2/site/team/app/blobs/sha256:{biggest.name}", auth=ext.auth,
+                         timeout=5).status_code == 404
 
 
 def test_a_bundle_keeps_each_original_reference_in_its_annotations(site, tmp_path, capsys):
