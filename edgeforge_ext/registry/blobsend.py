@@ -20,7 +20,7 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -104,9 +104,9 @@ class _Job:
     descriptor: Descriptor
     sources: list[BlobSource]
     futures: dict[str, Future[None]] = field(default_factory=dict)  # per repository that wants it, in order
+    dispatched: set[str] = field(default_factory=set)  # repositories being (or done) put
     holder: str | None = None  # a repository of `host` that holds it, once the job has put it there
     error: BaseException | None = None
-    done: bool = False
 
 
 _STOP = object()
@@ -114,8 +114,9 @@ _STOP = object()
 
 class BlobSender:
     """Blob jobs run as soon as they are known (`need`): a mirror streams its first layers while it is still
-    reading the manifests of its last images. `streams` workers take the biggest waiting blob first; a
-    repository that asks for a blob already sent gets a mount, ahead of any stream."""
+    reading the manifests of its last images. `streams` workers take the biggest waiting blob first. Once a
+    blob is in its first repository, the others that want it get mounts, at once and in parallel (a mount
+    moves no bytes: it does not take a stream)."""
 
     def __init__(self, clients: Clients, *, streams: int = 8, stats: TransferStats | None = None,
                  on_bytes: Callable[[int], None] | None = None) -> None:
@@ -127,6 +128,7 @@ class BlobSender:
         self._lock = threading.Lock()
         self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
         self._order = itertools.count()
+        self._mounts = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mount")
         self._workers = [threading.Thread(target=self._work, name=f"blob-{i}", daemon=True)
                          for i in range(max(1, streams))]
         for worker in self._workers:
@@ -148,8 +150,9 @@ class BlobSender:
             future = job.futures[repository] = Future()
             if job.error is not None:
                 future.set_exception(job.error)
-            elif job.done:  # sent already: a mount, before any waiting stream
-                self._queue.put((-(1 << 62), next(self._order), (job, repository)))
+            elif job.holder is not None:  # sent already: a mount
+                job.dispatched.add(repository)
+                self._mounts.submit(self._mount, job, repository)
             return future
 
     def holder(self, host: str, repository: str, digest: str) -> None:
@@ -158,6 +161,7 @@ class BlobSender:
             self._holders.setdefault((registry_host(host), digest), repository)
 
     def close(self) -> None:
+        self._mounts.shutdown(wait=True)  # a mount the registry refuses queues a stream: workers stop after
         for _ in self._workers:
             self._queue.put((1 << 62, next(self._order), _STOP))
         for worker in self._workers:
@@ -177,66 +181,71 @@ class BlobSender:
             if item is _STOP:
                 return
             if isinstance(item, tuple):
-                self._late_mount(*item)
+                self._stream_into(*item)
             else:
                 self._run(item)
 
-    def _pending(self, job: _Job) -> list[str]:
-        with self._lock:
-            pending = [r for r, f in job.futures.items() if not f.done()]
-            if not pending:
-                job.done = True
-            return pending
-
     def _run(self, job: _Job) -> None:
-        dst = self.clients.get(job.host)
+        """The first repository that wants the blob gets it (found there, mounted from where it is known to
+        be, or streamed); every other one a mount."""
+        with self._lock:
+            first = next(r for r in job.futures if r not in job.dispatched)
+            job.dispatched.add(first)
         try:
-            while True:
-                pending = self._pending(job)
-                if not pending:
-                    return
-                for repository in pending:
-                    self._put(dst, job, repository)
-                    job.futures[repository].set_result(None)
+            self._put(self.clients.get(job.host), job, first)
         except BaseException as exc:  # handed to every image that waits on this blob
             with self._lock:
                 job.error = exc
                 for future in job.futures.values():
                     if not future.done():
                         future.set_exception(exc)
+            return
+        with self._lock:
+            job.holder = first
+            rest = [r for r in job.futures if r not in job.dispatched]
+            job.dispatched.update(rest)
+        job.futures[first].set_result(None)
+        for repository in rest:
+            self._mounts.submit(self._mount, job, repository)
 
-    def _late_mount(self, job: _Job, repository: str) -> None:
+    def _mount(self, job: _Job, repository: str) -> None:
         future = job.futures[repository]
         try:
-            self._put(self.clients.get(job.host), job, repository)
+            assert job.holder is not None
+            if self.clients.get(job.host).mount_blob(repository, job.descriptor.digest, job.holder):
+                self.stats.add(blobs_mounted=1)
+                future.set_result(None)
+                return
+        except BaseException as exc:
+            future.set_exception(exc)
+            return
+        # The registry would not mount (another storage, another policy): a stream, as -j allows.
+        self._queue.put((-job.descriptor.size, next(self._order), (job, repository)))
+
+    def _stream_into(self, job: _Job, repository: str) -> None:
+        future = job.futures[repository]
+        try:
+            self._stream(self.clients.get(job.host), repository, job, None)
         except BaseException as exc:
             future.set_exception(exc)
         else:
             future.set_result(None)
 
     def _put(self, dst: RegistryClient, job: _Job, repository: str) -> None:
-        """The blob into `repository`: a mount when the registry has it, else a stream."""
+        """The blob into the first repository that wants it. One POST: a mount from where the blob is known
+        to be (an image already at its target, the source on this same registry), or from the repository
+        itself (a 201 then says a killed run left it there); otherwise the registry opens the upload
+        session the stream then uses."""
         digest = job.descriptor.digest
-        location: str | None = None
-        if job.holder is not None:
-            if dst.mount_blob(repository, digest, job.holder):
-                self.stats.add(blobs_mounted=1)
-                return
-        else:
-            # One POST for the first repository: a mount from where the blob is known to be (an image
-            # already at its target, the source on this same registry), or from the repository itself (a
-            # 201 then says a killed run left it there); otherwise the registry opens the upload session.
-            with self._lock:
-                known = self._holders.get((job.host, digest))
-            same = next((s.path for s in job.sources if s.host == job.host and s.path), None)
-            origin = known or same or repository
-            mounted, location = dst.start_upload(repository, digest, origin)
-            if mounted:
-                self.stats.add(**{"blobs_present" if origin == repository else "blobs_mounted": 1})
-                job.holder = repository
-                return
+        with self._lock:
+            known = self._holders.get((job.host, digest))
+        same = next((s.path for s in job.sources if s.host == job.host and s.path), None)
+        origin = known or same or repository
+        mounted, location = dst.start_upload(repository, digest, origin)
+        if mounted:
+            self.stats.add(**{"blobs_present" if origin == repository else "blobs_mounted": 1})
+            return
         self._stream(dst, repository, job, location)
-        job.holder = repository
 
     def _stream(self, dst: RegistryClient, repository: str, job: _Job, location: str | None) -> None:
         """Source to destination, verified on the way; a broken stream starts again (from the next
