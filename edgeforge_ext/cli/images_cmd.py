@@ -28,7 +28,8 @@ from edgeforge_ext.cli.images_inputs import (
     table,
 )
 
-images_app = typer.Typer(help="Where an Edge host pulls each image from; is it there; copy it there.",
+images_app = typer.Typer(help="Which images (also every one the build pulls); where an Edge host pulls each "
+                              "from; is it there; copy it there; bundles for the air gap.",
                          no_args_is_help=True)
 profile_app = typer.Typer(help="Edit cluster profile layers for an external registry.", no_args_is_help=True)
 
