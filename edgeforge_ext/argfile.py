@@ -112,7 +112,8 @@ def arg_values(config: Config, *, pe_version: str | None, k8s_versions: Mapping[
 
 
 def plan_args(config: Config, *, pe_version: str | None, k8s_versions: Mapping[str, list[str]] | None,
-              problems: list[str], warnings: list[str], contract: BuildContract | None = None) -> ArgPlan:
+              problems: list[str], warnings: list[str], contract: BuildContract | None = None,
+              redirect_inputs: bool = True) -> ArgPlan:
     """Every build value `.arg` carries, checked against the checkout's Earthfile when it is known.
 
     Rules (why: Earthly reads `.arg` as overriding build args, and an override beats an ARG's default
@@ -121,7 +122,9 @@ def plan_args(config: Config, *, pe_version: str | None, k8s_versions: Mapping[s
       default is left to the Earthfile;
     - a key the Earthfile does not declare is refused when the user set it (dropped otherwise);
     - secrets (proxy credentials, the Ubuntu Pro token on tags that take it as a build arg) go only
-      into the private `.arg` (`ArgPlan.private`), never into the checkout's `.arg`.
+      into the private `.arg` (`ArgPlan.private`), never into the checkout's `.arg`;
+    - with `build.inputs_registry` (and `redirect_inputs`), the ARGs that carry the registries of the
+      build's own images point there (canvos/build_inputs.py).
     """
     chosen = list(config.build.k8s_versions)
     pe = config.build.pe_version or pe_version or ""
@@ -184,6 +187,8 @@ def plan_args(config: Config, *, pe_version: str | None, k8s_versions: Mapping[s
                             "(Earthly lets an empty override win); leave the key out")
         elif value != "":
             values[key] = value
+    if redirect_inputs and config.build.inputs_registry and contract is not None:
+        values.update(inputs_overrides(config, contract, values, warnings))
     for key, value in values.items():
         why = arg_value_problem(value)
         if why is not None:
@@ -194,6 +199,22 @@ def plan_args(config: Config, *, pe_version: str | None, k8s_versions: Mapping[s
         given = set(values) | set(private) | set(overriding)
         defaulted = tuple(sorted(n for n in earthfile.defaults() if n not in given))
     return ArgPlan(values, tuple(private), defaulted)
+
+
+def entry_target(config: Config) -> str:
+    """The Earthfile target a build of `build.target` starts from (plan.py runs it)."""
+    from edgeforge_ext.settings import EARTHLY_TARGETS
+
+    return EARTHLY_TARGETS[str(config.build.target)]
+
+
+def inputs_overrides(config: Config, contract: BuildContract, values: Mapping[str, str],
+                     warnings: list[str]) -> dict[str, str]:
+    """The build args that make the build pull its own images from `build.inputs_registry`."""
+    from edgeforge_ext.canvos.build_inputs import find_build_inputs
+
+    found = find_build_inputs(contract, values, entry_target(config), None, config.build.inputs_registry)
+    return dict(found.overrides)
 
 
 def _check_earthly_build_args(raw: str, earthfile: Earthfile | None, contract: BuildContract | None,

@@ -53,6 +53,7 @@ class BuildSettings:
     ca_certs: tuple[str, ...]
     boot_test: bool
     boot_test_timeout: int
+    inputs_registry: str  # HOST/PREFIX the build pulls its inputs from ("": their sources)
 
 
 @dataclass(frozen=True)

@@ -199,8 +199,51 @@ def make_lock(inputs: Mapping[str, Inputs]) -> Lock:
 
 
 def write_lock(lock: Lock, path: Path) -> Path:
-    atomic_write(path, (json.dumps(lock.as_json(), indent=2) + "\n").encode())
+    data = lock.as_json()
+    images = _existing_images(path)
+    if images:
+        data[IMAGES] = images  # what `images save --update-lock` recorded stays
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
     return path
+
+
+# ------------------------------------------------------------------------------------------ saved images
+
+IMAGES = "images"  # reference -> manifest digest of the images last saved (`images save --update-lock`)
+
+
+def _existing_images(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    images = data.get(IMAGES) if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in images.items()} if isinstance(images, dict) else {}
+
+
+def record_images(path: Path, images: Mapping[str, str]) -> Path:
+    """Record the images a bundle holds (reference -> manifest digest) in edgeforge.lock, keeping the rest of
+    the file; `images save --since edgeforge.lock` then leaves out what they cover."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data = {"format": FORMAT}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot update {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"cannot update {path}: not a JSON object")
+    data[IMAGES] = dict(sorted(images.items()))
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
+    return path
+
+
+def read_images(path: Path) -> dict[str, str]:
+    """The images an edgeforge.lock records (exit 2 when it records none)."""
+    images = _existing_images(path)
+    if not images:
+        raise ConfigError(f"{path} records no images", hint="write them with `edgeforge-ext images save ... "
+                          "--update-lock`, or give the earlier bundle to --since")
+    return images
 
 
 def read_lock(path: Path) -> Lock:

@@ -17,6 +17,8 @@ ARCHES = ("amd64", "arm64")
 OS_DISTRIBUTIONS = ("ubuntu", "opensuse-leap", "rhel", "sles")
 K8S_DISTRIBUTIONS = ("k3s", "rke2", "kubeadm", "kubeadm-fips", "nodeadm", "canonical")
 TARGETS = ("all", "iso", "provider-images")
+# The Earthfile target each build.target runs (CanvOS names).
+EARTHLY_TARGETS = {"all": "build-all-images", "iso": "iso", "provider-images": "build-provider-images"}
 PUSH_DESTINATIONS = ("origin", "external")
 STEPS = ("preflight", "checkout", "render", "validate", "registry-check", "earthly", "collect", "boot-test", "attest",
          "push", "report")
@@ -79,6 +81,9 @@ KEYS: tuple[Key, ...] = (
     _k("build.ubuntu_pro_key_file", "path", "", "file holding the Ubuntu Pro token (or EDGEFORGE_UBUNTU_PRO_KEY)"),
     _k("build.ca_certs", "list", [], "PEM files the build trusts (a TLS-intercepting proxy's CA), given to CanvOS "
        "the way the checked-out tag takes them: certs/ or PROXY_CERT_PATH"),
+    _k("build.inputs_registry", "str", "", "HOST/PREFIX: the build pulls its own images (base, stylus, osbuilder, "
+       "provider bases, ...) from here, laid out as `images mirror --build-inputs` puts them (no route to the "
+       "internet needed)"),
     _k("registry.domain", "str", "", "the private external registry written into user-data"),
     _k("registry.username", "str", "", "external registry user name"),
     _k("registry.password_file", "path", "", "file holding the external registry password"),

@@ -100,7 +100,8 @@ class Registry:
         return (self.username, self.password)
 
 
-def _start_registry(base: Path, port: int, username: str | None, password: str | None) -> Registry:
+def _start_registry(base: Path, port: int, username: str | None, password: str | None,
+                    address: str = "127.0.0.1") -> Registry:
     require(shutil.which("docker-registry") is not None, "docker-registry is not installed")
     base.mkdir(parents=True, exist_ok=True)
     storage = base / "storage"
@@ -117,15 +118,15 @@ def _start_registry(base: Path, port: int, username: str | None, password: str |
         "version: 0.1\n"
         "log:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"http:\n  addr: {address}:{port}\n"
         + auth
     )
     log = (base / "registry.log").open("wb")
     proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    if not wait_for_port("127.0.0.1", port):
+    if not wait_for_port(address, port):
         proc.kill()
         require(False, f"docker-registry did not start on port {port}: {(base / 'registry.log').read_text()}")
-    host = "127.0.0.1" if port == 80 else f"127.0.0.1:{port}"
+    host = address if port == 80 else f"{address}:{port}"
     return Registry(host, port, username, password, storage, proc)
 
 
@@ -139,14 +140,14 @@ def _stop_registry(reg: Registry) -> None:
 
 @pytest.fixture
 def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Registry]]:
-    """Start extra registries: registry_factory(auth=True, port=None)."""
+    """Start extra registries: registry_factory(auth=True, port=None, address="127.0.0.1")."""
     started: list[Registry] = []
 
     def start(auth: bool = True, port: int | None = None, username: str = "builder",
-              password: str = "s3cret-Pa55:word#1") -> Registry:
+              password: str = "s3cret-Pa55:word#1", address: str = "127.0.0.1") -> Registry:
         base = tmp_path_factory.mktemp("registry")
         reg = _start_registry(base, port or free_port(), username if auth else None,
-                              password if auth else None)
+                              password if auth else None, address)
         started.append(reg)
         return reg
 

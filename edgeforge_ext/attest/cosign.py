@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edgeforge_ext.errors import RegistryError
 from edgeforge_ext.registry.client import RegistryClient
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -80,7 +80,7 @@ def _config(layers: Sequence[dict[str, Any]]) -> bytes:
 def _put_blob(client: RegistryClient, path: str, data: bytes) -> str:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     if not client.has_blob(path, digest):
-        client.upload_blob(path, digest, io.BytesIO(data))
+        client.upload_blob(path, digest, data, len(data))
     return digest
 
 
@@ -122,8 +122,11 @@ def read_layers(client: RegistryClient, path: str, tag: str, *, limit: int = 4 <
     for d in descriptors:
         if not isinstance(d, dict) or int(d.get("size") or 0) > limit:
             continue  # not evidence of ours: a layer this size is no signature or statement
-        with client.open_blob(path, str(d["digest"])) as blob:
-            data = blob.read()
+        digest = str(d["digest"])
+        with client.get_blob(path, digest) as blob:
+            data = blob.content
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RegistryError(f"{client.host}/{path}: blob {digest} does not match its digest")
         layers.append(Layer(str(d.get("mediaType", "")), data, dict(d.get("annotations") or {})))
     return layers
 

@@ -143,6 +143,7 @@ def earthly_spec(
     private_dir: Path | None = None,
     cert_mechanism: str = CERTS_DIR,
     earthly_build_args: str = "",
+    buildkit_config: str = "",
 ) -> ContainerSpec:
     """The Earthly container: checkout at /workspace (working dir), the Docker socket, analytics off.
 
@@ -159,6 +160,11 @@ def earthly_spec(
             env[name.lower()] = value
     if earthly_build_args:
         env["EARTHLY_BUILD_ARGS"] = earthly_build_args  # earthly.sh passes it through (--env EARTHLY_BUILD_ARGS)
+    if buildkit_config and not buildkit_host:
+        # Appended to buildkitd.toml by the image's entrypoint, which starts the embedded BuildKit (Earthly's
+        # own `buildkit_additional_config` in GLOBAL_CONFIG is ignored there: the entrypoint starts BuildKit
+        # itself). The registry mirrors for build.inputs_registry.
+        env["EARTHLY_ADDITIONAL_BUILDKIT_CONFIG"] = buildkit_config
     mounts = [
         Mount(DOCKER_SOCKET, DOCKER_SOCKET),
         Mount(str(checkout), WORKSPACE),

@@ -58,6 +58,7 @@ class EarthlyInputs:
     secret_files: dict[str, str] = field(default_factory=dict)  # Earthly secret -> path in the container
     arg_file: str | None = None  # the private .arg inside the container
     local_args: dict[str, str] = field(default_factory=dict)  # plan.local_args: after the run's own, over .arg
+    buildkit_config: str = ""  # buildkitd.toml lines (registry mirrors of build.inputs_registry)
 
     def command(self, run: EarthlyRun) -> list[str]:
         return earthly_command(run.target, {**run.build_args, **self.local_args}, secret_files=self.secret_files,
@@ -70,7 +71,7 @@ class EarthlyInputs:
                             privileged=self.privileged, buildkit_host=self.buildkit_host, proxies=self.proxies,
                             workdir=self.workdir, run_id=run_id, tls=self.tls, docker_config=self.docker_config,
                             private_dir=self.private_dir, cert_mechanism=self.cert_mechanism,
-                            earthly_build_args=self.earthly_build_args)
+                            earthly_build_args=self.earthly_build_args, buildkit_config=self.buildkit_config)
         if images:
             spec.labels[IMAGES_LABEL] = ",".join(images)
         return spec
@@ -141,6 +142,7 @@ def plan_inputs(config: Config, plan: Plan) -> EarthlyInputs:
         secret_files={name: f"{PRIVATE_TARGET}/{PRIVATE_SECRETS}/{name}" for name in _earthly_secrets(config, plan)},
         arg_file=f"{PRIVATE_TARGET}/{PRIVATE_ARG}" if plan.args.private else None,
         local_args=dict(plan.local_args),
+        buildkit_config=plan.buildkit_config,
     )
 
 

@@ -17,9 +17,7 @@ from edgeforge_ext.canvos.contract import BuildContract, applying_host_steps
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import EngineError, UsageError, ValidationError
 from edgeforge_ext.registry.images import has_external_registry, pull_location
-from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE
-
-EARTHLY_TARGETS = {"all": "build-all-images", "iso": "iso", "provider-images": "build-provider-images"}
+from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE, EARTHLY_TARGETS
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,7 @@ class Plan:
     # Build args given to every Earthly run after the target, over .arg: the work directory's own
     # IMAGE_REGISTRY (local_image_registry). Not part of the inputs' fingerprint: it names, never changes.
     local_args: Mapping[str, str] = field(default_factory=dict)
+    buildkit_config: str = ""  # buildkitd.toml lines for BuildKit (registry mirrors of build.inputs_registry)
 
     @property
     def iso_file(self) -> str | None:
@@ -225,6 +224,9 @@ def make_plan(config: Config, source: Source) -> Plan:
     image, image_from = earthly_image(config, source.contract)
     if image_from == "default" and source.contract is not None:
         warnings.append(f"the checkout's earthly.sh names no Earthly image this tool understands: using {image}")
+    buildkit_config = ""
+    if config.build.inputs_registry:
+        image, buildkit_config = _from_inputs_registry(config, source, args, image, image_from, warnings)
     privileged = bool(config.earthly.privileged) and not config.earthly.buildkit_host
     return Plan(
         source=source,
@@ -247,7 +249,39 @@ def make_plan(config: Config, source: Source) -> Plan:
         arg_problems=tuple(arg_problems),
         os_pack_text=os_pack_text(config, pe_version, source),
         local_args={"IMAGE_REGISTRY": local_registry} if unique else {},
+        buildkit_config=buildkit_config,
     )
+
+
+def _from_inputs_registry(config: Config, source: Source, args: ArgPlan, image: str, image_from: str,
+                          warnings: list[str]) -> tuple[str, str]:
+    """With build.inputs_registry: the Earthly image from there (unless --earthly-image names one), and the
+    BuildKit registry mirrors for the images no Earthfile ARG moves (argfile.py set the ARGs)."""
+    from edgeforge_ext.canvos.build_inputs import find_build_inputs
+    from edgeforge_ext.registry.images import build_input_location
+
+    if image_from != "earthly.image":
+        image = build_input_location(config, image)
+    if source.contract is None:
+        warnings.append("build.inputs_registry: no checkout to read the Earthfile from: the build's own images "
+                        "are not redirected")
+        return image, ""
+    inputs_registry = config.build.inputs_registry
+    found = find_build_inputs(source.contract, args.values, EARTHLY_TARGETS[str(config.build.target)], None,
+                              inputs_registry, insecure=_insecure(config, inputs_registry))
+    warnings.extend(w for w in found.warnings if "fetches from" in w)
+    if found.buildkit_config and config.earthly.buildkit_host:
+        warnings.append("build.inputs_registry with a remote BuildKit: add to its buildkitd.toml: "
+                        + found.buildkit_config.replace("\n", "; "))
+    return image, found.buildkit_config
+
+
+def _insecure(config: Config, registry: str) -> bool:
+    """Plain HTTP for a registry: marked insecure in the config, or on loopback (as Docker does)."""
+    from edgeforge_ext.registry.client import is_loopback, registry_host
+
+    host = registry_host(registry)
+    return is_loopback(host) or any(registry_host(e.domain) == host and e.insecure for e in config.all_registries())
 
 
 def _check_host_steps(contract: BuildContract | None, runs: tuple[EarthlyRun, ...], args: ArgPlan,
@@ -380,6 +414,7 @@ def plan_as_json(plan: Plan, earthly_commands: list[list[str]], earthly_inputs: 
         "target": plan.target,
         "earthly": {"image": plan.earthly_image, "image_from": plan.earthly_image_from,
                     "privileged": plan.privileged, "buildkit_host": plan.buildkit_host or None,
+                    "buildkit_config": plan.buildkit_config,
                     "commands": [["earthly", *cmd] for cmd in earthly_commands], **{
                         k: v for k, v in earthly_inputs.items() if k not in ("image", "image_from")}},
         "arg_file": dict(plan.args.values),

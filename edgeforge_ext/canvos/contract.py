@@ -35,6 +35,7 @@ class BuildContract:
     earthfile: Earthfile
     script: EarthlyScript | None  # None: the tree has no earthly.sh (a fork that dropped it)
     template_keys: tuple[str, ...]  # KEYs the .arg.template sets, commented options included
+    dockerfile: str | None = None  # ./Dockerfile, which `FROM DOCKERFILE .` builds (its FROM is a build input)
 
     @property
     def earthly_image(self) -> str | None:
@@ -120,6 +121,7 @@ def read_contract(read: Callable[[str], str | None]) -> BuildContract:
         earthfile=earthfile,
         script=parse_earthly_script(script_text) if script_text is not None else None,
         template_keys=template_keys(read(".arg.template") or ""),
+        dockerfile=read("Dockerfile"),
     )
 
 

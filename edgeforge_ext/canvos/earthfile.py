@@ -46,6 +46,7 @@ class Earthfile:
     run_secrets: tuple[str, ...] = ()  # names used by `RUN --secret NAME`
     privileged_runs: tuple[str, ...] = ()  # targets with a `RUN --privileged` step
     bodies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # target -> its logical lines
+    base: tuple[str, ...] = ()  # the base target's logical lines (before the first target)
 
     @property
     def declared(self) -> frozenset[str]:
@@ -136,6 +137,7 @@ def parse_earthfile(text: str) -> Earthfile:
     targets: list[str] = []
     functions: set[str] = set()
     bodies: dict[str, list[str]] = {}
+    base: list[str] = []
     secrets: list[str] = []
     privileged: list[str] = []
     target: str | None = None
@@ -157,6 +159,8 @@ def parse_earthfile(text: str) -> Earthfile:
                 functions.add(target)
             first_command = False
             bodies[target].append(command)
+        elif command:
+            base.append(command)
         if word == "VERSION" and target is None:
             version = command
             continue
@@ -182,6 +186,7 @@ def parse_earthfile(text: str) -> Earthfile:
         run_secrets=tuple(dict.fromkeys(secrets)),
         privileged_runs=tuple(dict.fromkeys(privileged)),
         bodies={t: tuple(lines) for t, lines in bodies.items()},
+        base=tuple(base),
     )
 
 

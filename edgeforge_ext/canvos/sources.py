@@ -20,6 +20,7 @@ from edgeforge_ext.config import Config
 from edgeforge_ext.errors import UsageError
 
 if TYPE_CHECKING:
+    from edgeforge_ext.canvos.build_inputs import BuildInputs
     from edgeforge_ext.canvos.repo import CanvosFacts
 
 
@@ -83,3 +84,20 @@ def planned_provider_images(config: Config) -> list[str]:
     facts = local(config, any_ref=True)
     source = to_source(facts) if facts is not None else Source(url=config.canvos.url, ref=config.canvos.ref)
     return [image.ref for image in make_plan(config, source).provider_images]
+
+
+
+def build_inputs(config: Config) -> BuildInputs:
+    """What the CanvOS build pulls for itself with the configured options (`--build-inputs`), read from the
+    Earthfile of the work directory's checkout at `canvos.ref` (else a temporary clone of it)."""
+    from edgeforge_ext.argfile import entry_target, plan_args
+    from edgeforge_ext.build.plan import earthly_image
+    from edgeforge_ext.canvos.build_inputs import find_build_inputs
+
+    facts, _path = look(config)
+    if facts is None or facts.contract is None:
+        raise UsageError(f"--build-inputs needs the CanvOS checkout at {config.canvos.ref}")
+    args = plan_args(config, pe_version=facts.pe_version, k8s_versions=facts.k8s_versions, problems=[],
+                     warnings=[], contract=facts.contract, redirect_inputs=False)
+    image, _from = earthly_image(config, facts.contract)
+    return find_build_inputs(facts.contract, args.values, entry_target(config), image)

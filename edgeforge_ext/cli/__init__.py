@@ -93,7 +93,7 @@ COMMANDS: dict[str, str] = {
 }
 GROUPS: dict[str, str] = {
     "config": "Inspect the resolved configuration.",
-    "images": "Where each image is pulled from; is it there; copy it there.",
+    "images": "Which images; where each is pulled from; is it there; copy it there; bundles for the air gap.",
     "profile": "Edit cluster profile layers for an external registry.",
     "iso": "Will the ISO boot: static inspection and a QEMU boot test.",
 }

@@ -110,6 +110,9 @@ BUILD_FLAGS: tuple[FlagSpec, ...] = (
              _opt("--ca-cert", help="a PEM CA certificate the build trusts, e.g. a TLS-intercepting proxy's "
                   "(repeatable; certs/ or PROXY_CERT_PATH, as the CanvOS tag takes it)", metavar="FILE"),
              _list_or_none),
+    FlagSpec("inputs_registry", "build.inputs_registry", str | None,
+             _opt("--inputs-registry", help="HOST/PREFIX the build pulls its own images from (mirrored there by "
+                  "`images mirror --build-inputs`): no route to the internet needed", metavar="HOST/PREFIX")),
     FlagSpec("registry", "registry.domain", str | None,
              _opt("--registry", help="private external registry for user-data, e.g. 10.10.254.254:8000/spectro-images",
                   metavar="DOMAIN")),

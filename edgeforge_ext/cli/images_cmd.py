@@ -1,131 +1,97 @@
-"""`images rewrite|verify|mirror` and `profile patch`: thin commands over images.py, registry.py, profile.py."""
+"""`images rewrite|verify|mirror` and `profile patch`: thin commands over registry/ (images.py, transfer.py,
+profile.py). `images save|load` live in bundle_cmd.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from edgeforge_ext.cli.common import BUILD_FLAGS, load, wants_json, with_flags
+from edgeforge_ext.cli.common import load, wants_json, with_flags
+from edgeforge_ext.cli.images_inputs import (
+    REGISTRY_FLAGS,
+    BuildInputsOpt,
+    ForceOpt,
+    FromPlanOpt,
+    ImagesOpt,
+    JobsOpt,
+    JsonOpt,
+    ProfileOpt,
+    clients,
+    collect,
+    progress,
+    report_copies,
+    rewrites,
+    size_text,
+    sources,
+    table,
+)
 
-if TYPE_CHECKING:
-    from edgeforge_ext.config import Config
-    from edgeforge_ext.registry.client import Clients
-    from edgeforge_ext.registry.images import Rewrite
-
-images_app = typer.Typer(help="Where an Edge host pulls each image from; is it there; copy it there.",
+images_app = typer.Typer(help="Which images (also every one the build pulls); where an Edge host pulls each "
+                              "from; is it there; copy it there; bundles for the air gap.",
                          no_args_is_help=True)
 profile_app = typer.Typer(help="Edit cluster profile layers for an external registry.", no_args_is_help=True)
 
-# The registry options (and the build options --from-plan needs), shared with build/render.
-REGISTRY_FLAGS = tuple(f for f in BUILD_FLAGS if f.key.startswith(("registry.", "build.")))
 
-ImagesOpt = Annotated[list[Path] | None, typer.Option(
-    "--images", help="image list: one reference a line, '#' comments (repeatable)", metavar="FILE")]
-ProfileOpt = Annotated[list[Path] | None, typer.Option(
-    "--profile", help="cluster profile export, JSON or YAML (repeatable)", metavar="FILE")]
-FromPlanOpt = Annotated[bool, typer.Option("--from-plan", help="the provider images of the current build plan")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
-
-
-def _rewrites(config: Config, images: list[Path] | None, profiles: list[Path] | None,
-              from_plan: bool) -> list[Rewrite]:
-    from edgeforge_ext import console
-    from edgeforge_ext.errors import UsageError
-    from edgeforge_ext.registry.images import (
-        dedupe,
-        images_from_list,
-        images_from_profile,
-        images_from_refs,
-        rules_from_config,
-    )
-
-    found = []
-    for path in images or []:
-        found.extend(images_from_list(path))
-    for path in profiles or []:
-        from_profile = images_from_profile(path)
-        if not from_profile:  # almost always the wrong file: "all 0 images present" would hide it
-            console.warn(f"{path}: no image references found (image: values or pack.content.images)")
-        found.extend(from_profile)
-    if from_plan:
-        from edgeforge_ext.canvos.sources import planned_provider_images
-
-        found.extend(images_from_refs(planned_provider_images(config), "the build plan"))
-    if not (images or profiles or from_plan):
-        raise UsageError("no images given: use --images FILE, --profile FILE or --from-plan")
-    if not found:
-        raise UsageError("the inputs name no image at all", hint="check the files given with --images/--profile")
-    rules = rules_from_config(config)
-    for note in rules.notes:
-        console.warn(note)
-    if not (rules.prefix or rules.mapping):
-        console.note("no external registry configured (--registry or --registry-mapping): images are pulled "
-                     "from their source")
-    return [rules.rewrite(image.ref) for image in dedupe(found)]
-
-
-def _clients(config: Config) -> Clients:
-    from edgeforge_ext.registry.client import Clients, credentials_for
-
-    return Clients(lambda host: credentials_for(config, host))
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.table import Table
-
+@images_app.command("list")
+@with_flags(REGISTRY_FLAGS)
+def list_images(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
+                from_plan: FromPlanOpt = False, build_inputs: BuildInputsOpt = False, json_out: JsonOpt = False, *,
+                flags: dict[str, Any], password_stdin: bool) -> None:
+    """The images the inputs name, where each comes from, and where it is pulled from. With --build-inputs:
+    every image the CanvOS build pulls at the checked-out ref for these options (read from its Earthfile),
+    which ARG carries its registry, and what --inputs-registry would set."""
     from edgeforge_ext import console
 
-    table = Table(title=title, title_justify="left", show_edge=False, box=None, pad_edge=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    console.err().print(table)
-
-
-def _progress(total: int, what: str) -> tuple[Any, Any]:
-    """(context manager, advance callback): a rich progress bar only when stderr is a terminal."""
-    import contextlib
-
-    from edgeforge_ext import console
-
-    if not console.is_interactive() or total < 2:
-        return contextlib.nullcontext(), lambda _result: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console.err(), transient=True)
-    task = progress.add_task(what, total=total)
-    return progress, lambda _result: progress.advance(task)
+    config = load(ctx, flags, password_stdin=password_stdin)
+    found, inputs = collect(config, images, profile, from_plan, build_inputs)
+    places = rewrites(config, found)
+    details = {i.ref: i for i in inputs.images} if inputs else {}
+    rows: list[dict[str, Any]] = []
+    for image, place in zip(found, places, strict=True):
+        detail = details.get(str(image.ref))
+        rows.append({"ref": str(image.ref), "origin": image.origin, "build_input": image.build_input,
+                     "pulled_from": place.target,
+                     **({"uses": list(detail.uses), "carried_by": detail.carried_by} if detail else {})})
+    if wants_json(ctx, json_out):
+        extra = {"warnings": list(inputs.warnings)} if inputs else {}
+        console.print_json({"images": rows, **extra})
+        return
+    table("images", ["image", "carried by", "from"],
+          [[str(r["ref"]), str(r.get("carried_by") or ("-" if r["build_input"] else "")), str(r["origin"])]
+           for r in rows])
 
 
 @images_app.command("rewrite")
 @with_flags(REGISTRY_FLAGS)
 def rewrite(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
-            from_plan: FromPlanOpt = False, json_out: JsonOpt = False, *,
+            from_plan: FromPlanOpt = False, build_inputs: BuildInputsOpt = False, json_out: JsonOpt = False, *,
             flags: dict[str, Any], password_stdin: bool) -> None:
-    """For each image, the reference the Edge host will pull, by the same settings that render user-data.
+    """For each image, the reference the Edge host will pull, by the same settings that render user-data
+    (a build input: where the build pulls it, with --inputs-registry).
 
-    Images come from --images, --profile and --from-plan (combine freely). The build options (--k8s-version,
-    --image-registry, ...) only matter for --from-plan."""
+    Images come from --images, --profile, --from-plan and --build-inputs (combine freely). The build options
+    (--k8s-version, --image-registry, ...) only matter for --from-plan and --build-inputs."""
     from edgeforge_ext import console
 
     config = load(ctx, flags, password_stdin=password_stdin)
-    rewrites = _rewrites(config, images, profile, from_plan)
+    found = rewrites(config, sources(config, images, profile, from_plan, build_inputs))
     if wants_json(ctx, json_out):
-        console.print_json({"images": [{"source": str(r.source), "target": r.target} for r in rewrites]})
+        console.print_json({"images": [{"source": str(r.source), "target": r.target} for r in found]})
         return
-    _table("where the Edge host pulls each image", ["source", "", "target"],
-           [[str(r.source), "→", r.target] for r in rewrites])
+    table("where the Edge host pulls each image", ["source", "", "target"],
+          [[str(r.source), "→", r.target] for r in found])
 
 
 @images_app.command("verify")
 @with_flags(REGISTRY_FLAGS)
 def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
-           from_plan: FromPlanOpt = False, json_out: JsonOpt = False, *,
-           flags: dict[str, Any], password_stdin: bool) -> None:
+           from_plan: FromPlanOpt = False, build_inputs: BuildInputsOpt = False, json_out: JsonOpt = False,
+           deep: Annotated[bool, typer.Option("--deep", help="pull what the Edge host pulls, as it would: every "
+                                                            "platform manifest and every blob, sizes and digests "
+                                                            "checked")] = False,
+           *, flags: dict[str, Any], password_stdin: bool) -> None:
     """Check that every rewritten reference exists in its registry (exit 9 lists what is missing).
 
     The credentials (--registry-username and the password) are used for the --registry host and the
@@ -135,17 +101,20 @@ def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     from edgeforge_ext.registry.transfer import verify_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
-    rewrites = _rewrites(config, images, profile, from_plan)
-    bar, advance = _progress(len(rewrites), "verifying")
-    with _clients(config) as clients, bar:
-        results = verify_images(rewrites, clients, on_done=advance)
+    found = rewrites(config, sources(config, images, profile, from_plan, build_inputs))
+    if deep:
+        _verify_deep(ctx, config, found, json_out)
+        return
+    bar, advance = progress(len(found), "verifying")
+    with clients(config) as pool, bar:
+        results = verify_images(found, pool, on_done=advance)
     missing = [r for r in results if not r.present]
     if wants_json(ctx, json_out):
         console.print_json({"images": [{"source": str(r.rewrite.source), "target": r.rewrite.target,
                                         "present": r.present} for r in results], "missing": len(missing)})
     else:
-        _table("images at the place the Edge host pulls them from", ["target", "present"],
-               [[r.rewrite.target, "yes" if r.present else "MISSING"] for r in results])
+        table("images at the place the Edge host pulls them from", ["target", "present"],
+              [[r.rewrite.target, "yes" if r.present else "MISSING"] for r in results])
     if missing:
         raise RegistryError(f"{len(missing)} of {len(results)} images are missing",
                             details=[r.rewrite.target for r in missing],
@@ -153,41 +122,51 @@ def verify(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = N
     console.info(f"all {len(results)} images are present")
 
 
+def _verify_deep(ctx: typer.Context, config: Any, found: Any, json_out: bool) -> None:
+    from edgeforge_ext import console
+    from edgeforge_ext.errors import RegistryError
+    from edgeforge_ext.registry.deep import verify_deep
+
+    bar, advance = progress(len(found), "pulling")
+    with clients(config) as pool, bar:
+        results = verify_deep(found, pool, on_done=advance)
+    bad = [r for r in results if r.problems]
+    if wants_json(ctx, json_out):
+        console.print_json({"images": [r.as_json() for r in results], "broken": len(bad)})
+    else:
+        table("what the Edge host pulls, pulled as it would", ["target", "platforms", "blobs", "result"],
+              [[r.target, str(r.platforms), f"{r.blobs} ({size_text(r.bytes)})",
+                "ok" if not r.problems else f"{len(r.problems)} problem(s)"] for r in results])
+    if bad:
+        raise RegistryError(f"{len(bad)} of {len(results)} images cannot be pulled whole",
+                            details=[f"{r.target}: {p}" for r in bad for p in r.problems],
+                            hint="copy them again: edgeforge-ext images mirror --force (same options)")
+    console.info(f"all {len(results)} images pull whole: every platform, blob, size and digest checked")
+
+
 @images_app.command("mirror")
 @with_flags(REGISTRY_FLAGS)
 def mirror(ctx: typer.Context, images: ImagesOpt = None, profile: ProfileOpt = None,
-           from_plan: FromPlanOpt = False, json_out: JsonOpt = False,
-           force: Annotated[bool, typer.Option("--force", help="overwrite a different image under the "
-                                                                "same tag (reported)")] = False,
-           jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="images copied at once")] = 8,
-           *, flags: dict[str, Any], password_stdin: bool) -> None:
+           from_plan: FromPlanOpt = False, build_inputs: BuildInputsOpt = False, json_out: JsonOpt = False,
+           force: ForceOpt = False, jobs: JobsOpt = 8, *, flags: dict[str, Any], password_stdin: bool) -> None:
     """Copy what is missing from its source to the rewritten reference, registry to registry (no Docker daemon).
 
-    Images already present with the same digest are skipped, so re-running does no work. The credentials
-    are used for the --registry host and the [[registry.registries]] hosts; other registries are anonymous.
+    Blobs stream from source to destination (checked against their digest on the way), each once per
+    destination registry: one already in another repository there is mounted. Images already present with
+    the same digest are skipped, so re-running does no work; signatures and referrers come along. The
+    credentials are used for the --registry host and the [[registry.registries]] hosts; other registries
+    are anonymous.
     """
-    from edgeforge_ext import console
-    from edgeforge_ext.errors import RegistryError
+    from edgeforge_ext.registry.blobsend import TransferStats
     from edgeforge_ext.registry.transfer import mirror_images
 
     config = load(ctx, flags, password_stdin=password_stdin)
-    rewrites = _rewrites(config, images, profile, from_plan)
-    bar, advance = _progress(len(rewrites), "mirroring")
-    with _clients(config) as clients, bar:
-        results = mirror_images(rewrites, clients, force=force, workers=jobs, on_done=advance)
-    counts = {k: sum(1 for r in results if r.status == k) for k in ("copied", "skipped", "failed")}
-    if wants_json(ctx, json_out):
-        console.print_json(counts)
-    else:
-        _table("mirror", ["target", "result", "detail"],
-               [[r.target, r.status, r.detail] for r in results])
-        console.info(f"copied {counts['copied']}, skipped {counts['skipped']}, failed {counts['failed']}")
-    for r in results:
-        if r.detail.startswith("overwrote"):
-            console.warn(f"{r.target}: {r.detail}")
-    if counts["failed"]:
-        raise RegistryError(f"{counts['failed']} of {len(results)} images were not copied",
-                            details=[f"{r.target}: {r.detail}" for r in results if r.status == "failed"])
+    found = rewrites(config, sources(config, images, profile, from_plan, build_inputs))
+    bar, advance = progress(len(found), "mirroring")
+    stats = TransferStats()
+    with clients(config) as pool, bar:
+        results = mirror_images(found, pool, force=force, workers=jobs, on_done=advance, stats=stats)
+    report_copies(ctx, json_out, "mirror", results, stats)
 
 
 @profile_app.command("patch")
@@ -238,5 +217,8 @@ def patch(
 
 
 def register(app: typer.Typer) -> None:
+    from edgeforge_ext.cli import bundle_cmd
+
+    bundle_cmd.attach(images_app)
     app.add_typer(images_app, name="images")
     app.add_typer(profile_app, name="profile")

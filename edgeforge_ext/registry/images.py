@@ -205,6 +205,17 @@ def pull_location(config: Config, ref: str) -> str:
     return rules_from_config(config).rewrite(parse_ref(ref)).target
 
 
+def build_input_location(config: Config, ref: str) -> str:
+    """Where the build pulls one of its own inputs from: `build.inputs_registry` in front of the full
+    reference (the layout `images mirror --build-inputs` writes), or the source without it. The build host
+    is not the Edge host: its registry and credentials are its own."""
+    prefix = _clean_prefix(config.build.inputs_registry) if config.build.inputs_registry else ""
+    image = parse_ref(ref)
+    if not prefix or image.name.startswith(prefix + "/"):
+        return str(image)
+    return f"{prefix}/{image}"
+
+
 def has_external_registry(config: Config) -> bool:
     """Whether user-data sends the Edge host anywhere but the images' sources."""
     rules = rules_from_config(config)
@@ -218,6 +229,7 @@ def has_external_registry(config: Config) -> bool:
 class SourceImage:
     ref: ImageRef
     origin: str  # "images.txt:3", "profile.json: spec.packs[1].values > image", "plan"
+    build_input: bool = False  # pulled by the CanvOS build itself (goes to build.inputs_registry when set)
 
 
 def dedupe(images: Iterable[SourceImage]) -> list[SourceImage]:

@@ -18,6 +18,12 @@ def _out(capsys):
     return captured.out, captured.err
 
 
+def _counts(out):
+    """The image counts of `images mirror --json` (it also prints what crossed the wire)."""
+    data = json.loads(out)
+    return {k: data[k] for k in ("copied", "skipped", "failed")}
+
+
 def test_rewrite_json_prefix_rule(tmp_path, capsys):
     images = tmp_path / "images.txt"
     images.write_text("# provider\nquay.io/kairos/core-ubuntu-20-lts-rke2:v1.25.2-rke2r1\nnginx\n")
@@ -106,7 +112,10 @@ def test_verify_mirror_verify_mirror(two_registries, capsys):
 
     assert run(["images", "mirror", *opts, "--json"]) == 0
     out, err = _out(capsys)
-    assert json.loads(out) == {"copied": 3, "skipped": 0, "failed": 0}
+    assert _counts(out) == {"copied": 3, "skipped": 0, "failed": 0}
+    first = json.loads(out)
+    assert first["blobs_uploaded"] == 4  # app's config and layer once for two tags, db's two
+    assert first["bytes_uploaded"] > 0
 
     assert run(["images", "verify", *opts, "--json"]) == 0
     out, err = _out(capsys)
@@ -114,7 +123,8 @@ def test_verify_mirror_verify_mirror(two_registries, capsys):
 
     assert run(["images", "mirror", *opts, "--json"]) == 0
     out, err = _out(capsys)
-    assert json.loads(out) == {"copied": 0, "skipped": 3, "failed": 0}
+    assert json.loads(out) == {"copied": 0, "skipped": 3, "failed": 0, "bytes_uploaded": 0, "blobs_uploaded": 0,
+                               "blobs_mounted": 0, "blobs_present": 0}
     assert PASSWORD not in out + err
 
 
@@ -127,15 +137,17 @@ def test_mirror_refuses_to_overwrite_a_different_image(two_registries, capsys):
     assert "holds a different image" in err and "--force" in err
     assert run(["images", "mirror", *opts, "--force", "--json"]) == 0
     out, err = _out(capsys)
-    assert json.loads(out) == {"copied": 1, "skipped": 2, "failed": 0}
+    assert _counts(out) == {"copied": 1, "skipped": 2, "failed": 0}
     assert "overwrote" in err
 
 
 @pytest.mark.engine
-def test_mirror_writes_into_one_repository_one_image_at_a_time(registry_factory, tmp_path, capsys, monkeypatch):
-    """The intermittent 'copied 2, skipped 1' above: app:1.0 and app:1.1 (one image) were copied at the same
-    time, docker-registry answered one manifest PUT 'blob unknown to registry', and that tag was copied
-    again by the next run. A proxy in front of the target holds each write a little and counts overlaps."""
+def test_mirror_never_writes_one_object_twice_at_once(registry_factory, tmp_path, capsys, monkeypatch):
+    """The intermittent 'copied 2, skipped 1' of an earlier mirror: app:1.0 and app:1.1 (one image) were
+    copied at the same time, docker-registry answered one manifest PUT 'blob unknown to registry' (it
+    rewrites a repository's link file in place, a concurrent reader sees it empty), and that tag was copied
+    again by the next run. A proxy in front of the target holds each write a little and counts overlaps:
+    writes into one repository overlap (layers go at once), writes of one blob or manifest never do."""
     from tests.engine.registry_proxy import registry_proxy
 
     src = registry_factory(auth=False)
@@ -153,9 +165,10 @@ def test_mirror_writes_into_one_repository_one_image_at_a_time(registry_factory,
                     "--registry-username", "builder", "--registry-mapping", f"{src.host}={proxy}/mirror", "--json"])
         out, err = _out(capsys)
     assert code == 0, err
-    assert json.loads(out) == {"copied": 10, "skipped": 0, "failed": 0}
-    assert state.max_concurrent_writes == {"mirror/team/app": 1, "mirror/team/db": 1, "mirror/team/cache": 1}
-    assert state.max_writes_at_once > 1  # the repositories still go in parallel
+    assert _counts(out) == {"copied": 10, "skipped": 0, "failed": 0}
+    assert state.max_concurrent_object_writes and set(state.max_concurrent_object_writes.values()) == {1}
+    assert max(state.max_concurrent_writes.values()) > 1  # one repository's blobs go in parallel
+    assert state.max_writes_at_once > 2  # and so do the repositories
 
 
 @pytest.mark.engine
@@ -245,3 +258,18 @@ def test_build_pushes_where_images_rewrite_says_the_host_pulls(canvos_checkout, 
     pushed = [ref for image in plan["provider_images"] for ref in image["push"]]
     assert pushed == [item["target"] for item in rewrite]
     assert len(pushed) == 1 and "ttl.sh/ubuntu:k3s-1.32.3-" in plan["provider_images"][0]["ref"]
+
+
+def test_list_build_inputs_reads_the_checkouts_earthfile(canvos_checkout, capsys):
+    """The fixture's v4.10.0 Earthfile (tests/canvos_fixture.py): its base image is the Dockerfile's
+    `FROM $BASE` with BASE=$KAIROS_BASE_IMAGE_URL (= $SPECTRO_PUB_REPO); `+iso` names a +build-iso it lacks."""
+    workdir, _repo = canvos_checkout
+    code = run(["--workdir", str(workdir), "images", "list", "--build-inputs", "--json", "--k8s-version", "1.32.3"])
+    out, err = _out(capsys)
+    assert code == 0, err
+    images = {i["ref"]: i for i in json.loads(out)["images"]}
+    base = images["us-docker.pkg.dev/palette-images:latest"]
+    assert base["build_input"] and base["carried_by"] == "SPECTRO_PUB_REPO"
+    assert base["uses"] == ["+base-image FROM DOCKERFILE (Dockerfile) $BASE"]
+    assert "us-docker.pkg.dev/palette-images/third-party/edge/earthly/earthly:v0.8.15" in images  # Earthly itself
+    assert "+build-iso is not in this Earthfile" in err

@@ -18,7 +18,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 # Flags the README names that belong to other programs: git's, docker's, and Earthly's own command line
 # (the README shows what the tool passes to Earthly).
 FOREIGN_FLAGS = {"--help", "--tags", "--password-stdin", "--allow-privileged", "--arg-file-path", "--secret-file",
-                 "--secret", "--privileged"}
+                 "--secret", "--privileged",
+                 "--pull", "--url"}  # Earthfile syntax the README quotes: WITH DOCKER --pull, luet repo add --url
 
 
 def _readme() -> str:

@@ -79,3 +79,87 @@ def push_tiny_index(base: str, repo: str, tag: str, auth: tuple[str, str] | None
                      timeout=10)
     assert r.status_code == 201, r.text
     return _digest(index)
+
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def random_layer(size: int, seed: int) -> bytes:
+    """A gzip stream (stored blocks) of `size` pseudo-random bytes: a layer that does not compress, quickly."""
+    import random
+    import zlib
+
+    packer = zlib.compressobj(0, zlib.DEFLATED, 31)
+    data = random.Random(seed).randbytes(size)
+    return packer.compress(data) + packer.flush()
+
+
+def push_layers_image(base: str, repo: str, tag: str, layers: list[bytes], *, auth: tuple[str, str] | None = None,
+                      note: str = "") -> tuple[str, dict[str, int]]:
+    """An OCI image of the given layers under `tag`: (manifest digest, {blob digest: size} incl. the config)."""
+    descriptors = [{"mediaType": OCI_LAYER, "size": len(layer), "digest": _upload(base, repo, layer, auth)}
+                   for layer in layers]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "history": [{"comment": note or repo}],
+                         "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descriptors]}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
+                                      "digest": _upload(base, repo, config, auth)},
+                           "layers": descriptors}).encode()
+    put_manifest(base, repo, tag, manifest, OCI_MANIFEST, auth)
+    blobs = {d["digest"]: d["size"] for d in descriptors}
+    blobs[_digest(config)] = len(config)
+    return _digest(manifest), blobs
+
+
+def put_manifest(base: str, repo: str, reference: str, body: bytes, media: str,
+                 auth: tuple[str, str] | None = None) -> str:
+    r = requests.put(f"{base}/v2/{repo}/manifests/{reference}", data=body, headers={"Content-Type": media},
+                     auth=auth, timeout=10)
+    assert r.status_code == 201, r.text
+    return _digest(body)
+
+
+def push_cosign_signature(base: str, repo: str, subject: str, *, auth: tuple[str, str] | None = None,
+                          suffix: str = "sig") -> str:
+    """What `cosign sign` leaves: an image under the tag sha256-HEX.sig whose layer is the signed payload."""
+    payload = json.dumps({"critical": {"image": {"docker-manifest-digest": subject}, "type": "cosign container "
+                                       "image signature"}, "optional": None}).encode()
+    config = b"{}"
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
+                   "digest": _upload(base, repo, config, auth)},
+        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "size": len(payload),
+                    "digest": _upload(base, repo, payload, auth),
+                    "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQDfake"}}],
+    }).encode()
+    return put_manifest(base, repo, f"sha256-{subject.split(':', 1)[1]}.{suffix}", manifest, OCI_MANIFEST, auth)
+
+
+def push_referrer(base: str, repo: str, subject: str, subject_size: int, *, auth: tuple[str, str] | None = None,
+                  artifact: str = "application/spdx+json") -> str:
+    """An OCI artifact (an SBOM) whose `subject` is the image, and the referrers tag schema's index listing it
+    (what a client does on a registry without the referrers API, like docker-registry 2.8)."""
+    sbom = b'{"spdxVersion": "SPDX-2.3"}'
+    empty = b"{}"
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
+                   "digest": _upload(base, repo, empty, auth)},
+        "layers": [{"mediaType": artifact, "size": len(sbom), "digest": _upload(base, repo, sbom, auth)}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_size},
+    }).encode()
+    digest = put_manifest(base, repo, _digest(manifest), manifest, OCI_MANIFEST, auth)
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest), "artifactType": artifact}]}).encode()
+    put_manifest(base, repo, f"sha256-{subject.split(':', 1)[1]}", index, OCI_INDEX, auth)
+    return digest
+
+
+def manifest_bytes(base: str, repo: str, reference: str, auth: tuple[str, str] | None = None) -> bytes | None:
+    r = requests.get(f"{base}/v2/{repo}/manifests/{reference}", auth=auth, timeout=10,
+                     headers={"Accept": ", ".join((OCI_MANIFEST, OCI_INDEX, MANIFEST,
+                                                   "application/vnd.docker.distribution.manifest.list.v2+json"))})
+    return r.content if r.status_code == 200 else None

@@ -109,6 +109,21 @@ def test_lock_round_trip_and_drift(tmp_path):
     assert info.value.exit_code == 5 and "not present locally" in info.value.details[0]
 
 
+def test_saved_images_live_beside_the_lock_and_survive_a_new_lock(tmp_path):
+    path = tmp_path / "edgeforge.lock"
+    with pytest.raises(ConfigError, match="records no images"):
+        edgeforge_lock.read_images(path)
+    images = {"quay.io/kairos/core:v1": "sha256:" + "3" * 64}
+    edgeforge_lock.record_images(path, images)  # before any `edgeforge-ext lock`
+    assert edgeforge_lock.read_images(path) == images
+    edgeforge_lock.write_lock(edgeforge_lock.make_lock({"default": inputs()}), path)
+    assert edgeforge_lock.read_images(path) == images  # `lock` keeps what `images save --update-lock` wrote
+    assert edgeforge_lock.read_lock(path).canvos_sha == "a" * 40
+    edgeforge_lock.record_images(path, {"docker.io/library/alpine:3": "sha256:" + "4" * 64})
+    assert edgeforge_lock.read_lock(path).canvos_sha == "a" * 40  # and save keeps the rest
+    assert list(edgeforge_lock.read_images(path)) == ["docker.io/library/alpine:3"]
+
+
 def test_a_lock_needs_the_earthly_image_present(tmp_path):
     with pytest.raises(UsageError) as info:  # exit 2
         edgeforge_lock.make_lock({"default": inputs(earthly_id=None)})
