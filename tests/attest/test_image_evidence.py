@@ -176,7 +176,7 @@ def test_mirror_carries_the_evidence_along(pushed: Pushed, registry: Any, regist
     creds = Credentials(registry.username, Secret(registry.password))
     with Clients(lambda host: creds) as clients:
         (result,) = mirror_images([Rewrite(parse_ref(pushed.target), target, "prefix")], clients)
-    assert result.status == "copied" and "with its .sig and .att" in result.detail
+    assert result.status == "copied" and result.detail == "with signature, attestation"
     code, out = _verify(capsys, monkeypatch, mirror, pushed.pub, target)
     assert code == 0, out
     assert out["results"][0]["digest"] == pushed.digest
