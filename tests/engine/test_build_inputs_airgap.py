@@ -97,6 +97,7 @@ def _out(capsys):
     return captured.out, captured.err
 
 
+@pytest.mark.root  # the upstream registry binds port 80 (names without a port stay as the Earthfile writes them)
 def test_list_mirror_and_plan_send_every_build_pull_to_the_internal_registry(upstream, tmp_path, capsys,
                                                                               monkeypatch):
     src, internal, repo, refs = upstream
