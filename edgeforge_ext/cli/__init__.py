@@ -99,30 +99,33 @@ GROUPS: dict[str, str] = {
 }
 
 
+# Which module registers each command and group (a test checks the table against the modules).
+COMMAND_MODULES: dict[str, str] = {
+    "config": "config_cmd", "preflight": "preflight_cmd", "checkout": "checkout_cmd", "render": "render_cmd",
+    "build": "build_cmd", "plan": "build_cmd", "push": "build_cmd", "clean": "build_cmd",
+    "images": "images_cmd", "profile": "images_cmd", "iso": "iso_cmd", "lock": "nightly_cmd",
+    "keygen": "attest_cmd", "verify": "attest_cmd", "gather": "shards_cmd",
+}
+_MODULE_ORDER = ("config_cmd", "preflight_cmd", "checkout_cmd", "render_cmd", "build_cmd", "images_cmd",
+                 "iso_cmd", "nightly_cmd", "attest_cmd", "shards_cmd")
+
+
 def full_app() -> typer.Typer:
     """The app with every command registered (imports every command module, once)."""
     if not app.registered_commands:
-        from edgeforge_ext.cli import (
-            attest_cmd,
-            build_cmd,
-            checkout_cmd,
-            config_cmd,
-            images_cmd,
-            iso_cmd,
-            nightly_cmd,
-            preflight_cmd,
-            render_cmd,
-            shards_cmd,
-        )
-
-        for module in (config_cmd, preflight_cmd, checkout_cmd, render_cmd, build_cmd, images_cmd,
-                       iso_cmd, nightly_cmd, attest_cmd, shards_cmd):
-            module.register(app)
-        for info in app.registered_commands:
-            info.short_help = COMMANDS[str(info.name)]
-        for group in app.registered_groups:
-            group.short_help = GROUPS[str(group.name)]
+        _register(app, _MODULE_ORDER)
     return app
+
+
+def _register(target: typer.Typer, modules: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in modules:
+        importlib.import_module(f"edgeforge_ext.cli.{name}").register(target)
+    for info in target.registered_commands:
+        info.short_help = COMMANDS[str(info.name)]
+    for group in target.registered_groups:
+        group.short_help = GROUPS[str(group.name)]
 
 
 _command: click.Command | None = None
@@ -134,6 +137,20 @@ def _click_command() -> click.Command:
     if _command is None:
         _command = typer.main.get_command(full_app())
     return _command
+
+
+def _named_command(args: list[str]) -> click.Command | None:
+    """The command tree of the modules the arguments name (`images mirror ...` builds the images group
+    only: building every command's options is most of the start-up). Every argument that is a command
+    name counts, so a root option's value that happens to be one (`--workdir build render`) only adds a
+    module. None when no argument names a command."""
+    modules = tuple(m for m in _MODULE_ORDER if any(COMMAND_MODULES.get(a) == m for a in args))
+    if not modules:
+        return None
+    partial = typer.Typer(**_app_settings())
+    partial.callback()(root)
+    _register(partial, modules)
+    return typer.main.get_command(partial)
 
 
 def _root_only_command() -> click.Command:
@@ -167,8 +184,10 @@ def run(argv: list[str] | None = None) -> int:
     try:
         # The shell asks for completions with an empty argv and _EDGEFORGE_EXT_COMPLETE set: that needs
         # every command's options, the full tree.
-        root_only = all(a.startswith("-") for a in args) and COMPLETE_VAR not in os.environ
-        command = _root_only_command() if root_only else _click_command()
+        completing = COMPLETE_VAR in os.environ
+        root_only = all(a.startswith("-") for a in args) and not completing
+        command = _root_only_command() if root_only else (
+            None if completing else _named_command(args)) or _click_command()
         from edgeforge_ext.signals import sigterm_as_interrupt
 
         with sigterm_as_interrupt():

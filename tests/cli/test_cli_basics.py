@@ -119,6 +119,26 @@ def test_quick_root_help_matches_the_full_command_tree():
     assert quick == full, "\n".join(difflib.unified_diff(full.splitlines(), quick.splitlines(), lineterm=""))
 
 
+def test_each_command_builds_from_its_own_module_with_the_same_help():
+    """`images mirror ...` builds only the images module's commands (start-up): each command's tree, so
+    built, holds it with the same help as the full tree, and the table names every command and group."""
+    import click
+
+    from edgeforge_ext.cli import COMMAND_MODULES, COMMANDS, GROUPS, _click_command, _named_command
+
+    assert set(COMMAND_MODULES) == set(COMMANDS) | set(GROUPS)
+    full = _click_command()
+    assert isinstance(full, click.Group)
+    for name in COMMAND_MODULES:
+        partial = _named_command([name])
+        assert isinstance(partial, click.Group)
+        with full.make_context("edgeforge-ext", [name], resilient_parsing=True) as ctx:
+            want = full.commands[name].get_help(ctx)
+        with partial.make_context("edgeforge-ext", [name], resilient_parsing=True) as ctx:
+            assert partial.commands[name].get_help(ctx) == want, name
+    assert _named_command(["--json"]) is None
+
+
 def test_config_show_variant_layers_the_variant(tmp_path, capsys):
     f = tmp_path / "edgeforge.toml"
     f.write_text('[build]\ncustom_tag = "base"\n\n[[variants]]\nname = "rke2"\nk8s_distribution = "rke2"\n')
