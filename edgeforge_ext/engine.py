@@ -482,7 +482,10 @@ def tag_image(c: Any, src: str, dst: str) -> None:
         raise EngineError(f"the Docker daemon did not tag {src} as {dst}")
 
 
+# Words of the daemon's push errors worth another attempt, e.g. "received unexpected HTTP status: 500 Internal
+# Server Error" (docker-registry answers 500 to a storage race under concurrent pushes).
 _TRANSIENT = ("timeout", "timed out", "connection reset", "connection refused", "broken pipe", "eof",
+              "internal server error", "bad gateway", "service unavailable", "gateway timeout",
               "503", "502", "504", "429", "too many requests", "temporarily unavailable", "tls handshake")
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
@@ -627,7 +630,8 @@ def untag(c: Any, ref: str) -> None:
 
 def managed_containers(c: Any, workdir: str | None = None) -> list[Any]:
     filters = [LABEL] if workdir is None else [LABEL, f"{WORKDIR_LABEL}={workdir}"]
-    return list(c.containers.list(all=True, filters={"label": filters}))
+    # ignore_removed: a container that goes between the SDK's list and its inspect of each is not an error
+    return list(c.containers.list(all=True, filters={"label": filters}, ignore_removed=True))
 
 
 def remove_managed(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -16,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# A shell without job control (a script's `cmd &`, nohup) starts its background jobs with SIGINT ignored, and
+# an ignored signal stays ignored across exec: every build the tests start would then ignore the Ctrl-C the
+# signal tests send. A user's Ctrl-C reaches a foreground process, so the tests run as one: a handled signal
+# is reset to its default in the children.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Fixture plugins: the CanvOS-shaped git repositories, the Earthly double image, the bootable ISOs.
 pytest_plugins = ["tests.canvos_fixture", "tests.double_image", "tests.iso_fixtures"]

@@ -23,7 +23,7 @@ from tests.engine.buildkit import PASSWORD, TOKEN, build_args, lowered_threshold
 def our_containers(docker_client, workdir: Path | None = None) -> list:
     """Containers edgeforge-ext made (for one work directory, when given: other tests may run beside)."""
     label = f"{WORKDIR_LABEL}={workdir.resolve()}" if workdir is not None else LABEL
-    return docker_client.containers.list(all=True, filters={"label": label})
+    return docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
 
 
 def manifest_exists(registry, ref: str) -> bool:
@@ -212,7 +212,7 @@ def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, 
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             for c in our_containers(docker_client, workdir):
-                inspected.append(json.dumps(docker_client.api.inspect_container(c.id)))
+                inspected.append(json.dumps(c.attrs))  # the SDK's list inspected each one
             with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
                 assert PASSWORD.encode() not in f.read()
             time.sleep(0.2)

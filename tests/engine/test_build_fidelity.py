@@ -51,7 +51,8 @@ def watch_containers(client: Any, workdir: Path) -> Iterator[list[dict[str, Any]
 
     def poll() -> None:
         while not stop.is_set():
-            for c in client.containers.list(all=True, filters={"label": f"{WORKDIR_LABEL}={workdir.resolve()}"}):
+            label = f"{WORKDIR_LABEL}={workdir.resolve()}"
+            for c in client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
                 seen.setdefault(c.id, c.attrs)
             stop.wait(0.1)
 

@@ -21,7 +21,7 @@ def test_clean_removes_this_workdirs_leftovers_only(docker_client, busybox_image
         code = run(["--workdir", str(mine), "clean", "--keep-images", "--json"])
         out = json.loads(capsys.readouterr().out)
         assert code == 0
-        names = {c.id for c in docker_client.containers.list(all=True, filters={"label": LABEL})}
+        names = {c.id for c in docker_client.containers.list(all=True, filters={"label": LABEL}, ignore_removed=True)}
         assert left.id not in names and keep.id in names
         assert volume.name in out["volumes"] and other_volume.name not in out["volumes"]
         assert docker_client.images.get(busybox_image)  # --keep-images kept images

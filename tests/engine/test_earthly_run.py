@@ -52,7 +52,7 @@ def unpadded(lines: list[str]) -> list[str]:
 
 def _containers(docker_client: Any, workdir: Path) -> list[Any]:
     label = f"{WORKDIR_LABEL}={workdir.resolve()}"
-    return list(docker_client.containers.list(all=True, filters={"label": [label]}))
+    return list(docker_client.containers.list(all=True, filters={"label": [label]}, ignore_removed=True))
 
 
 def _spec(image: str, workdir: Path, checkout: Path, target: str, args: dict[str, str], *,

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.engine
 
 
 def _mine(docker_client: Any, workdir: str) -> list[Any]:
-    return list(docker_client.containers.list(all=True, filters={"label": [f"{WORKDIR_LABEL}={workdir}"]}))
+    return list(docker_client.containers.list(all=True, filters={"label": [f"{WORKDIR_LABEL}={workdir}"]},
+                                              ignore_removed=True))
 
 
 @pytest.fixture

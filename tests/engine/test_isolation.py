@@ -43,7 +43,7 @@ def test_two_builds_with_the_same_image_names_each_push_their_own(
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and len(seen) < 2:  # both Earthly runs at once, or the test proves nothing
             assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
-            running = docker_client.containers.list(filters={"label": f"{LABEL}=earthly"})
+            running = docker_client.containers.list(filters={"label": f"{LABEL}=earthly"}, ignore_removed=True)
             now = {c.labels.get(WORKDIR_LABEL) for c in running} & ours
             if len(now) == 2:
                 seen = now

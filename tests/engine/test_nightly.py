@@ -269,7 +269,7 @@ def test_two_builds_on_one_host(docker_client, standin_earthly_image, canvos_rep
     ours = {str((tmp_path / w).resolve()) for w in ("w1", "w2")}
 
     def running() -> list[str]:
-        return [c.name for c in docker_client.containers.list(filters={"label": LABEL})
+        return [c.name for c in docker_client.containers.list(filters={"label": LABEL}, ignore_removed=True)
                 if c.labels.get(WORKDIR_LABEL) in ours]
 
     try:

@@ -27,7 +27,8 @@ PRO_TOKEN = "C0ffeePro-Token-recovery"
 
 
 def containers_of(client, workdir: Path) -> list:
-    return client.containers.list(all=True, filters={"label": f"{WORKDIR_LABEL}={workdir.resolve()}"})
+    return client.containers.list(all=True, filters={"label": f"{WORKDIR_LABEL}={workdir.resolve()}"},
+                                  ignore_removed=True)
 
 
 def private_dirs_of(pid: int) -> list[Path]:
