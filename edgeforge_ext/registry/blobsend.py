@@ -264,8 +264,15 @@ class BlobSender:
 
             try:
                 with source.open(descriptor) as stream:
-                    reader = VerifyingReader(stream, descriptor.digest, descriptor.size, what, on_bytes=count)
-                    dst.upload_blob(repository, descriptor.digest, reader, descriptor.size, location)
+                    reader = VerifyingReader(stream, descriptor.digest, descriptor.size, what, on_bytes=count,
+                                             hash_here=source.host is None)  # a registry's digest: dst hashes
+                    try:
+                        dst.upload_blob(repository, descriptor.digest, reader, descriptor.size, location)
+                    except RegistryStatusError as exc:
+                        if exc.status == 400 and "DIGEST_INVALID" in exc.message:
+                            raise BlobIntegrityError(f"{what}: the bytes do not match the digest ({dst.host} "
+                                                     "hashed what arrived and refused it)") from None
+                        raise
             except RegistryAuthError:
                 raise
             except (BlobIntegrityError, RegistryUnreachable, requests.RequestException, urllib3.exceptions.HTTPError,

@@ -35,13 +35,17 @@ class VerifyingReader:
     `digest`, or raises BlobIntegrityError naming `what`.
 
     `len` makes requests send a Content-Length (a monolithic PUT, no chunked encoding); `on_bytes` is told
-    every chunk's length (progress, the byte counts of a run)."""
+    every chunk's length (progress, the byte counts of a run).
+
+    `hash_here=False` leaves the digest to the reader's destination: a registry hashes every byte of an upload
+    and refuses to commit it under another digest (400 DIGEST_INVALID, distribution spec "Pushing blobs"), so
+    a registry-to-registry copy need not hash it a second time; sizes are still checked here."""
 
     def __init__(self, source: Readable, digest: str, size: int, what: str,
-                 on_bytes: Callable[[int], None] | None = None) -> None:
+                 on_bytes: Callable[[int], None] | None = None, *, hash_here: bool = True) -> None:
         algorithm, _, expected = digest.partition(":")
         try:
-            self._hash = hashlib.new(algorithm)
+            self._hash = hashlib.new(algorithm) if hash_here else None
         except ValueError:
             raise BlobIntegrityError(f"{what}: unsupported digest algorithm {algorithm!r}") from None
         self._source = source
@@ -67,14 +71,19 @@ class VerifyingReader:
                                      f"{self.size} bytes ({type(exc).__name__})") from None
         if not chunk:
             raise BlobIntegrityError(f"{self.what}: truncated: {self.done} of {self.size} bytes arrived")
-        self._hash.update(chunk)
         self.done += len(chunk)
-        if self.done == self.size and self._hash.hexdigest() != self._expected:
-            raise BlobIntegrityError(f"{self.what}: the bytes do not match the digest "
-                                     f"(got {self.digest.partition(':')[0]}:{self._hash.hexdigest()})")
+        if self._hash is not None:
+            self._check(chunk)
         if self._on_bytes is not None:
             self._on_bytes(len(chunk))
         return chunk
+
+    def _check(self, chunk: bytes) -> None:
+        assert self._hash is not None
+        self._hash.update(chunk)
+        if self.done == self.size and self._hash.hexdigest() != self._expected:
+            raise BlobIntegrityError(f"{self.what}: the bytes do not match the digest "
+                                     f"(got {self.digest.partition(':')[0]}:{self._hash.hexdigest()})")
 
     def drain(self) -> None:
         """Read to the end (what the caller did not read, e.g. a blob only checked): raises as `read` does."""
