@@ -248,7 +248,8 @@ class BlobSender:
         self._stream(dst, repository, job, location)
 
     def _stream(self, dst: RegistryClient, repository: str, job: _Job, location: str | None) -> None:
-        """Source to destination, verified on the way; a broken stream starts again (from the next
+        """Source to destination, verified on the way (the size here, the digest here for a bundle and by the
+        destination for a registry source); a broken stream starts again (from the next
         source, when there are several)."""
         descriptor = job.descriptor
         last: Exception | None = None

@@ -1,5 +1,5 @@
-"""A blob on its way: read from a registry response (or a file), counted and hashed as it passes, and
-refused before its last byte when it is not what its descriptor says.
+"""A blob on its way: read from a registry response (or a file), counted (and hashed, unless its destination
+hashes it) as it passes, and refused before its last byte when it is not what its descriptor says.
 
 Why before the last byte: the reader is the body of an upload (or the source of a file being written).
 A short source would leave the registry waiting for the bytes its Content-Length promised, and a wrong
