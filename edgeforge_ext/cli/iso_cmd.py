@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,7 +49,7 @@ def inspect(
     Exit 8 naming each failed check."""
     from edgeforge_ext import console
     from edgeforge_ext.build.report import REPORT_NAME
-    from edgeforge_ext.errors import EdgeforgeError, UsageError
+    from edgeforge_ext.errors import UsageError
     from edgeforge_ext.iso.inspect import (
         expected_from_files,
         expected_from_report,
@@ -73,13 +74,21 @@ def inspect(
             console.note(f"comparing with what the build expected ({report_path})")
     inspection = inspect_iso(iso, expected)
     print_inspection(inspection)
+    _conclude(ctx, json_out, inspection.as_json(), lambda: raise_if_failed(inspection))
+
+
+def _conclude(ctx: typer.Context, json_out: bool, result: dict[str, Any], check: Callable[[], None]) -> None:
+    """`check` raises when a check failed; --json prints `result` either way (on failure with the error)."""
+    from edgeforge_ext import console
+    from edgeforge_ext.errors import EdgeforgeError
+
     try:
-        raise_if_failed(inspection)
+        check()
     except EdgeforgeError as exc:
-        exc.result = inspection.as_json()  # --json prints it on failure too
+        exc.result = result
         raise
     if wants_json(ctx, json_out):
-        console.print_json(inspection.as_json())
+        console.print_json(result)
 
 
 def _expect_file(item: str) -> tuple[str, Path | None]:
@@ -117,7 +126,7 @@ def boot(
     captured to a log. Passes when the console shows the markers of a successful boot within --timeout
     per firmware; exit 8 with the last 50 console lines naming the firmware that failed."""
     from edgeforge_ext import console
-    from edgeforge_ext.errors import EdgeforgeError, UsageError
+    from edgeforge_ext.errors import UsageError
     from edgeforge_ext.iso.boot import FIRMWARES, BootOptions, boot_iso, raise_if_failed
     from edgeforge_ext.iso.markers import DEFAULT_MARKERS, expect_markers
     from edgeforge_ext.iso_view import print_boot
@@ -130,13 +139,7 @@ def boot(
                           memory_mib=memory, cpus=cpus, markers=markers, log_dir=log_dir, accel=accel)
     report = boot_iso(iso, options, on_note=console.note)
     print_boot(report)
-    try:
-        raise_if_failed(report)
-    except EdgeforgeError as exc:
-        exc.result = report.as_json()  # --json prints it on failure too
-        raise
-    if wants_json(ctx, json_out):
-        console.print_json(report.as_json())
+    _conclude(ctx, json_out, report.as_json(), lambda: raise_if_failed(report))
 
 
 def register(app: typer.Typer) -> None:
