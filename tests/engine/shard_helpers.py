@@ -25,12 +25,12 @@ def tag_with_knobs(repo: CanvosRepo) -> str:
 
 
 def write_config(path: Path, canvos_url: str, earthly_image: str, *, variants: str = "", build: str = "",
-                 push: str = "enabled = false", registry: str = "") -> Path:
+                 push: str = "enabled = false", registry: str = "", ref: str = KNOBS_TAG) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"""
 [canvos]
 url = "{canvos_url}"
-ref = "{KNOBS_TAG}"
+ref = "{ref}"
 
 [build]
 k8s_versions = ["1.32.3"]

@@ -19,7 +19,8 @@ import pytest
 
 from edgeforge_ext.cli import run
 from edgeforge_ext.engine import LABEL, WORKDIR_LABEL
-from tests.engine.buildkit import REMOTE_BUILDKIT, TOKEN, lowered_thresholds
+from tests.engine.buildkit import TOKEN, lowered_thresholds
+from tests.engine.shard_helpers import write_config
 
 
 @pytest.fixture
@@ -50,31 +51,8 @@ def own_image(docker_client):
 
 def config_file(tmp_path: Path, canvos_url: str, earthly_image: str, *, ref: str = "v4.10.0",
                 variants: str = "", extra_build: str = "") -> Path:
-    path = tmp_path / "conf" / "edgeforge.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"""
-[canvos]
-url = "{canvos_url}"
-ref = "{ref}"
-
-[build]
-k8s_versions = ["1.32.3"]
-custom_tag = "nightly"
-{extra_build}
-
-[site]
-palette_endpoint = "api.spectrocloud.com"
-project_name = "Default"
-
-[earthly]
-image = "{earthly_image}"
-buildkit_host = "{REMOTE_BUILDKIT}"
-
-[push]
-enabled = false
-{variants}
-""")
-    return path
+    return write_config(tmp_path / "conf" / "edgeforge.toml", canvos_url, earthly_image, ref=ref,
+                        variants=variants, build=extra_build)
 
 
 def created_containers(docker_client, since: int, workdir: Path) -> list:
