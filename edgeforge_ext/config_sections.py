@@ -48,6 +48,11 @@ class BuildSettings:
     cluster_config: str
     edge_custom_config: str
     uki: bool
+
+    @property
+    def proxies(self) -> dict[str, str]:
+        """The build's proxy settings by the names CanvOS's Earthfile declares them (empty ones too)."""
+        return {"HTTP_PROXY": self.http_proxy, "HTTPS_PROXY": self.https_proxy, "NO_PROXY": self.no_proxy}
     allow_unlisted_k8s_version: bool
     ubuntu_pro_key_file: str
     ca_certs: tuple[str, ...]
@@ -105,6 +110,11 @@ class EarthlySettings:
     buildkit_tls_cert: str
     buildkit_tls_key: str
     privileged: bool
+
+    @property
+    def buildkit_tls(self) -> tuple[str, str, str]:
+        """(CA, certificate, key) of a remote BuildKit's mTLS; empty strings where not set."""
+        return self.buildkit_tls_ca, self.buildkit_tls_cert, self.buildkit_tls_key
 
 
 @dataclass(frozen=True)

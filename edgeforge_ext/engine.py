@@ -30,10 +30,6 @@ class DaemonInfo:
     os_type: str
     architecture: str
 
-    @property
-    def server_tuple(self) -> tuple[int, ...]:
-        return _version_tuple(self.server_version)
-
 
 def _version_tuple(version: str) -> tuple[int, ...]:
     parts: list[int] = []

@@ -292,15 +292,17 @@ def _docker(facts: HostFacts) -> list[Check]:
                   "install Docker >= 18.09 and start it, or set DOCKER_HOST"),
             Check("docker_version", False, True, "not checked: the daemon is unreachable"),
         ]
-    from edgeforge_ext.engine import MIN_API_VERSION, _version_tuple
+    from edgeforge_ext.engine import MIN_API_VERSION, MIN_SERVER_VERSION, _version_tuple
 
     reachable = Check("docker", True, True, f"daemon reachable ({os.environ.get('DOCKER_HOST') or 'local socket'})")
     server = _version_tuple(facts.server_version or "0")
     api = _version_tuple(facts.api_version or "0")
-    ok = server[:2] >= (18, 9) and api[:2] >= _version_tuple(MIN_API_VERSION)[:2]
+    ok = server[:2] >= MIN_SERVER_VERSION and api[:2] >= _version_tuple(MIN_API_VERSION)[:2]
+    minimum = "{}.{:02d}".format(*MIN_SERVER_VERSION)  # Docker's own spelling: 18.09
     version = Check("docker_version", ok, True,
-                    f"server {facts.server_version}, API {facts.api_version} (minimum 18.09, API {MIN_API_VERSION})",
-                    "" if ok else "upgrade Docker Engine to 18.09 or newer")
+                    f"server {facts.server_version}, API {facts.api_version} "
+                    f"(minimum {minimum}, API {MIN_API_VERSION})",
+                    "" if ok else f"upgrade Docker Engine to {minimum} or newer")
     return [reachable, version]
 
 

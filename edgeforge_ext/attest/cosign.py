@@ -129,9 +129,3 @@ def read_layers(client: RegistryClient, path: str, tag: str, *, limit: int = 4 <
             raise RegistryError(f"{client.host}/{path}: blob {digest} does not match its digest")
         layers.append(Layer(str(d.get("mediaType", "")), data, dict(d.get("annotations") or {})))
     return layers
-
-
-def evidence_tags(client: RegistryClient, path: str, digest: str) -> list[str]:
-    """Which of the image's .sig/.att tags exist in the repository."""
-    return [tag for tag in (tag_for(digest, "sig"), tag_for(digest, "att"))
-            if client.get_manifest(path, tag) is not None]

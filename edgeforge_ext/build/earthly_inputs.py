@@ -37,8 +37,6 @@ from edgeforge_ext.errors import UsageError
 from edgeforge_ext.fsutil import private_dir, write_private
 from edgeforge_ext.secrets import Secret, url_secrets
 
-PROXY_KEYS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
-
 
 @dataclass(frozen=True)
 class EarthlyInputs:
@@ -78,7 +76,7 @@ class EarthlyInputs:
 
 
 def buildkit_tls(config: Config) -> BuildkitTls | None:
-    paths = [str(config[f"earthly.buildkit_tls_{part}"]) for part in ("ca", "cert", "key")]
+    paths = config.earthly.buildkit_tls
     if not any(paths):
         return None
     for path in paths:
@@ -91,8 +89,7 @@ def split_proxies(config: Config) -> tuple[dict[str, str], dict[str, Secret]]:
     """(proxies for the plain environment, proxies with credentials: secrets)."""
     plain: dict[str, str] = {}
     secret: dict[str, Secret] = {}
-    for key in PROXY_KEYS:
-        value = str(config[f"build.{key.lower()}"])
+    for key, value in config.build.proxies.items():
         if not value:
             continue
         if url_secrets(value):

@@ -170,7 +170,7 @@ def check_earthly_mode(config: Config) -> None:
             "earthly.privileged = false needs a remote BuildKit: Earthly's own BuildKit only runs in a "
             "privileged container (its entrypoint exits 1 otherwise)",
             hint=PRIVILEGED_WAYS_OUT)
-    tls = [config[f"earthly.buildkit_tls_{part}"] for part in ("ca", "cert", "key")]
+    tls = config.earthly.buildkit_tls
     if any(tls) and not all(tls):
         raise UsageError("--buildkit-tls-ca, --buildkit-tls-cert and --buildkit-tls-key go together (mTLS)")
     if any(tls) and not str(config.earthly.buildkit_host).startswith("tcp://"):

@@ -28,7 +28,7 @@ from edgeforge_ext.errors import RegistryAuthError, RegistryError, RegistryStatu
 from edgeforge_ext.registry.images import ImageRef, parse_ref
 from edgeforge_ext.registry.manifests import IMAGE_TYPES, INDEX_TYPES, OCI_INDEX
 from edgeforge_ext.registry.streams import Readable
-from edgeforge_ext.secrets import Redactor, Secret, basic_credentials
+from edgeforge_ext.secrets import Redactor, Secret, basic_credentials, scrub_url
 
 if TYPE_CHECKING:
     from edgeforge_ext.config import Config
@@ -205,8 +205,7 @@ class RegistryClient:
         time.sleep(delay)
 
     def _clean(self, text: str) -> str:
-        text = re.sub(r"(://)[^/@\s]+@", r"\1", text)  # user:password@ in URLs
-        return self.redact(text)
+        return self.redact(scrub_url(text))
 
     def request(self, method: str, path: str, *, scope: str, headers: dict[str, str] | None = None,
                 body: bytes | IO[bytes] | Readable | None = None, ok: Iterable[int] = (200,), url: str | None = None,

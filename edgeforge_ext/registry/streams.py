@@ -85,11 +85,6 @@ class VerifyingReader:
             raise BlobIntegrityError(f"{self.what}: the bytes do not match the digest "
                                      f"(got {self.digest.partition(':')[0]}:{self._hash.hexdigest()})")
 
-    def drain(self) -> None:
-        """Read to the end (what the caller did not read, e.g. a blob only checked): raises as `read` does."""
-        while self.read(CHUNK):
-            pass
-
 
 def copy_verified(reader: VerifyingReader, out: IO[bytes]) -> int:
     """Write every byte of `reader` to `out`; returns the count."""

@@ -18,7 +18,7 @@ from typing import Any
 from edgeforge_ext import console
 from edgeforge_ext.config import Config
 from edgeforge_ext.errors import EngineError, UsageError
-from edgeforge_ext.shards.model import BY_K8S_VERSION, BY_VARIANT, Shard, ShardPlan, check_ids
+from edgeforge_ext.shards.model import BY_K8S_VERSION, BY_VARIANT, SHARD_BY, Shard, ShardPlan, check_ids
 
 # Orders k8s-version shards within the configuration: variant * this + version (CanvOS lists < 100 a
 # distribution), so `order` sorts like `build --all` builds even when shards are planned one at a time.
@@ -74,7 +74,7 @@ def for_version(config: Config, version: str, first: bool) -> Config:
 def planned_shards(config: Config, names: Sequence[str | None], by: str,
                    listed: dict[str, list[str]] | None = None) -> list[Planned]:
     """Every shard of these builds, in the configuration's order, with its config; no I/O."""
-    if by not in (BY_VARIANT, BY_K8S_VERSION):
+    if by not in SHARD_BY:
         raise UsageError(f"--shard-by takes {BY_VARIANT} or {BY_K8S_VERSION}, not {by!r}")
     out: list[Planned] = []
     for i, label, name, variant_config in _variant_configs(config, names):

@@ -27,7 +27,8 @@ def test_each_violation_is_named(tmp_path):
         "__init__.py": "",
         "a.py": "from edgeforge_ext import b\n",
         "b.py": "def f():\n    from edgeforge_ext import a  # a cycle through a lazy import\n",
-        "plan.py": "import docker\n\ndef g(config):\n    return config['build.arch']\n",
+        "plan.py": "import docker\n\ndef g(config):\n    return config['build.arch']\n\n\n"
+                   "def h(config, part):\n    return config[f'earthly.buildkit_tls_{part}']\n",
         "pipeline.py": "from edgeforge_ext import build_view\n",
         "build_view.py": "",
         "engine.py": "import docker\n",
@@ -40,5 +41,6 @@ def test_each_violation_is_named(tmp_path):
     assert "import cycle: a -> b" in out
     assert "plan.py: imports docker, which only engine may" in out
     assert "plan.py:4: reads config['build.arch'] by its string key" in out
+    assert "plan.py:8: reads config[f'earthly.buildkit_tls_{part}'] by its string key" in out
     assert "the core module pipeline imports the view build_view" in out
     assert "engine.py" not in out
