@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgeforge_ext.errors import EngineError, RegistryError
+from edgeforge_ext.errors import PRIVILEGED_WAYS_OUT, EngineError, RegistryError
 from edgeforge_ext.secrets import Redactor, Secret
 
 MIN_SERVER_VERSION = (18, 9)
@@ -239,7 +239,7 @@ def _remove_quietly(c: Any, container: Any, name: str | None, stop_timeout: int)
     except NotFound:
         pass
     except APIError as exc:
-        if "already in progress" not in str(exc):
+        if exc.status_code != 409:  # 409 Conflict: "removal of container ... is already in progress"
             raise
 
 
@@ -276,9 +276,7 @@ def managed_container(c: Any, spec: ContainerSpec, *, redactor: Redactor | None 
             if spec.privileged and _refused_privileged(text):
                 raise EngineError(
                     f"the Docker daemon refused to start a privileged container ({text})",
-                    hint="Earthly with its own BuildKit needs privileged containers. Use a remote "
-                    "BuildKit (--buildkit-host tcp://HOST:8372) or set earthly.privileged = false, "
-                    "or allow privileged containers on this host.",
+                    hint=PRIVILEGED_WAYS_OUT,
                 ) from exc
             raise EngineError(f"cannot start the container from {spec.image}: {text}") from exc
         yield container

@@ -95,3 +95,10 @@ class Interrupted(EdgeforgeError):
     """Ctrl-C or SIGTERM; everything started was stopped and removed (exit 130)."""
 
     exit_code = 130
+
+
+# The hint wherever privileged containers are refused or switched off: the two ways a build can work.
+PRIVILEGED_WAYS_OUT = ("build on a host that allows privileged containers (Docker as root without a restricting "
+                       "security profile: not rootless, not inside a locked-down CI container), or give a BuildKit "
+                       "that runs elsewhere with --buildkit-host tcp://HOST:8372 (earthly.buildkit_host; Earthly then "
+                       "runs unprivileged)")

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeforge_ext.build.plan import PRIVILEGED_WAYS_OUT
 from edgeforge_ext.config import Config
-from edgeforge_ext.errors import PreflightError
+from edgeforge_ext.errors import PRIVILEGED_WAYS_OUT, PreflightError
 
 GB = 1024**3
 

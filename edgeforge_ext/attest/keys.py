@@ -6,6 +6,7 @@ Signatures are ASN.1 DER ECDSA over SHA-256, as cosign and DSSE's ECDSA profile 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -93,13 +94,14 @@ def write_key_pair(prefix: Path, password: Secret | None) -> tuple[Path, Path]:
     data = private_pem(signer, password)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    try:
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "the key was written only in part", str(key_path))
+        finally:
+            os.close(fd)
         pub_path.write_bytes(signer.verifier.pem())
-    except OSError:
+    except OSError:  # no half-written key, no key without its .pub
         key_path.unlink(missing_ok=True)
         raise
     return key_path, pub_path

@@ -15,7 +15,7 @@ from typing import Any
 from edgeforge_ext.argfile import ArgPlan, plan_args
 from edgeforge_ext.canvos.contract import BuildContract, applying_host_steps
 from edgeforge_ext.config import Config
-from edgeforge_ext.errors import EngineError, UsageError, ValidationError
+from edgeforge_ext.errors import PRIVILEGED_WAYS_OUT, EngineError, UsageError, ValidationError
 from edgeforge_ext.registry.images import has_external_registry, pull_location
 from edgeforge_ext.settings import DEFAULT_EARTHLY_IMAGE, EARTHLY_TARGETS
 
@@ -155,10 +155,6 @@ def earthly_image(config: Config, contract: BuildContract | None) -> tuple[str, 
 
 # The only two ways to build: Earthly's own BuildKit needs a privileged container (the image's
 # entrypoint refuses otherwise), or BuildKit runs elsewhere and Earthly connects to it unprivileged.
-PRIVILEGED_WAYS_OUT = ("build on a host that allows privileged containers (Docker as root without a restricting "
-                       "security profile: not rootless, not inside a locked-down CI container), or give a BuildKit "
-                       "that runs elsewhere with --buildkit-host tcp://HOST:8372 (earthly.buildkit_host; Earthly then "
-                       "runs unprivileged)")
 
 
 def check_earthly_mode(config: Config) -> None:

@@ -214,11 +214,26 @@ def run(argv: list[str] | None = None) -> int:
         if exc.hint:
             console.info(f"hint: {_clean(exc.hint)}")
         return exc.exit_code
-    except Exception as exc:  # a bug: one line unless --debug
+    except OSError as exc:
+        if exc.filename is None:  # not about a file (a socket, a library's own use): a bug as below
+            return _internal_error(exc, debug)
         if debug:
             _print_traceback()
-        console.error(_clean(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"))
-        return 1
+        console.error(_clean(f"{exc.filename}: {exc.strerror or exc}"))
+        console.info("hint: check the path, its permissions and the free space there")
+        return 2  # the path the user gave (or the place it names) cannot be used: a usage problem
+    except Exception as exc:  # a bug: one line unless --debug
+        return _internal_error(exc, debug)
+
+
+def _internal_error(exc: Exception, debug: bool) -> int:
+    """A bug: one line unless --debug."""
+    from edgeforge_ext import console
+
+    if debug:
+        _print_traceback()
+    console.error(_clean(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"))
+    return 1
 
 
 def _wants_json(args: list[str]) -> bool:

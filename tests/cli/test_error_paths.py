@@ -182,3 +182,11 @@ def test_a_bug_is_a_plain_exception_not_a_usage_error() -> None:
     with pytest.raises(Exception, match="no_such_key") as info:
         load_config(None, env={}, flags={"build.no_such_key": "x"})
     assert not isinstance(info.value, EdgeforgeError)
+
+
+def test_a_key_that_cannot_be_written_exits_2_naming_the_path_and_leaves_nothing(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """/sys/kernel refuses new files to everyone, root included: the error a read-only place gives."""
+    prefix = Path("/sys/kernel/edgeforge-test-key")
+    check(capsys, ["keygen", "--output", str(prefix)], 2, f"{prefix}.key", "Permission denied", "hint:")
+    assert not Path(f"{prefix}.key").exists() and not Path(f"{prefix}.pub").exists()

@@ -148,6 +148,7 @@ def test_privileged_default_stops_at_preflight(docker_client, busybox_image, can
     err = capsys.readouterr().err
     assert code == 6  # privileged containers refused: a container-engine problem
     assert "privileged" in err and "--buildkit-host" in err
+    assert "privileged = false" not in err  # the tool refuses that setting alone: never offered as a way out
 
 
 def test_privileged_default_without_preflight_is_an_engine_error(
@@ -160,6 +161,7 @@ def test_privileged_default_without_preflight_is_an_engine_error(
     err = capsys.readouterr().err
     assert code == 6, err
     assert "privileged" in err and "--buildkit-host" in err
+    assert "privileged = false" not in err  # the tool refuses that setting alone: never offered as a way out
     assert our_containers(docker_client, workdir) == []
     assert not (workdir / "CanvOS").exists()  # found before anything was changed
 
