@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edgeforge_ext import console
@@ -178,6 +179,8 @@ def earthly(build: Build) -> None:
                             "id": engine.image_id(client, plan.earthly_image)}
     try:
         _clear_leftovers(build, client, plan)
+        if plan.iso_file:
+            _private_outputs_dir(checkout / "build")
         with earthly_inputs(build.config, plan, public_arg) as inputs:
             for i, run in enumerate(plan.runs, 1):
                 spec = inputs.spec(run, f"{build.run_id}-{i}", [image.saved_as for image in plan.provider_images
@@ -206,6 +209,14 @@ def earthly(build: Build) -> None:
                     )
     finally:
         client.close()
+
+
+def _private_outputs_dir(outputs: Path) -> None:
+    """build/ as 0700 before Earthly writes the ISO (user-data's credentials) into it: Earthly keeps an
+    existing directory's mode (builder/builder.go saveArtifactLocally: os.MkdirAll(dir, 0755), then a hard
+    link from its own 0700 temporary directory), so nobody else can read the ISO while the build runs."""
+    outputs.mkdir(mode=0o700, exist_ok=True)
+    outputs.chmod(0o700)
 
 
 def _clear_leftovers(build: Build, client: Any, plan: Plan) -> None:

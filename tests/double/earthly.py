@@ -430,7 +430,8 @@ def _export(src: str, dest: str) -> None:
     runs as root in its image, so `build/` and its files belong to root on the host)."""
     parent = os.path.dirname(os.path.normpath(dest))
     if parent:
-        os.makedirs(parent, exist_ok=True)
+        # builder/builder.go saveArtifactLocally: os.MkdirAll(toDir, 0755): an existing directory keeps its mode
+        os.makedirs(parent, mode=0o755, exist_ok=True)
     if os.path.isdir(src) and not os.path.islink(src):
         rootfs.copy_tree(src, dest)
     else:

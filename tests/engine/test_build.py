@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -210,11 +211,15 @@ def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, 
     proc = subprocess.Popen([sys.executable, "-m", "edgeforge_ext", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     inspected = []
+    outputs = workdir / "CanvOS" / "build"  # where Earthly writes the ISO, which holds the token
+    modes = set()
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             for c in our_containers(docker_client, workdir):
                 inspected.append(json.dumps(c.attrs))  # the SDK's list inspected each one
+                with contextlib.suppress(FileNotFoundError):
+                    modes.add(stat.S_IMODE(outputs.stat().st_mode))
             with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
                 assert PASSWORD.encode() not in f.read()
             time.sleep(0.2)
@@ -224,6 +229,7 @@ def test_secrets_never_in_argv_or_inspect(docker_client, standin_earthly_image, 
             proc.kill()
     assert proc.returncode == 0, err[-3000:]
     assert inspected, "never saw the Earthly container"
+    assert modes == {0o700}, f"CanvOS/build while Earthly ran: {sorted(map(oct, modes))}"  # nobody else looks in
     for blob in inspected:
         assert PASSWORD not in blob and TOKEN not in blob
     out_dir = workdir / "output"
