@@ -109,12 +109,13 @@ def test_failed_earthly_exits_7_with_the_log_tail(
     docker_client, standin_earthly_image, canvos_repo, tmp_path, env_secrets, capsys
 ):
     workdir = tmp_path / "w"
-    code = run(build_args(workdir, canvos_repo.url, standin_earthly_image, "--no-push",
+    code = run(build_args(workdir, canvos_repo.url, standin_earthly_image, "--no-push", "--json",
                           "--build-arg", "STANDIN_FAIL=1", "--build-arg", "STANDIN_LOG_LINES=200"))
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 7
     assert "last 50 lines" in err
     report = json.loads((workdir / "output" / "edgeforge-report.json").read_text())
+    assert json.loads(out) == report  # --json: the report on stdout on failure too, for the script that ran it
     assert report["status"] == "failed"
     assert {s["name"]: s["status"] for s in report["steps"]}["earthly"] == "failed"
     assert our_containers(docker_client, workdir) == []
