@@ -1,5 +1,6 @@
 """Package databases as they sit in a root filesystem: dpkg's status file, and /etc/os-release (which
-distribution the packages belong to, for their package URLs). Pure: bytes in, packages out."""
+distribution the packages belong to, for their package URLs). Pure: bytes in, packages out. rpm's
+database is read in attest/rpmdb.py."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Package:
     name: str
-    version: str
+    version: str  # dpkg's Version (with its epoch, "1:2.3-4"); rpm's version-release, without the epoch
     arch: str = ""
     source: str = ""  # the source package, when dpkg names one
-    kind: str = "deb"
+    kind: str = "deb"  # the purl type: "deb" or "rpm"
+    epoch: str = ""  # rpm's Epoch, when the package has one (dpkg keeps its epoch in the version)
+    license: str = ""  # rpm's License tag, as the package declares it (dpkg's status names none)
+
+    @property
+    def full_version(self) -> str:
+        """The version as the package manager prints it: rpm's [epoch:]version-release."""
+        return f"{self.epoch}:{self.version}" if self.epoch else self.version
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The installed packages of a root file system: an ISO's (its squashfs, read with `unsquashfs` in place,
 at the squashfs's offset inside the ISO: nothing is copied or mounted) or an image's (through the Docker
-daemon, see engine.read_image_files). Only dpkg's database is read; what cannot be read is said, never
-guessed: an SBOM that lists nothing says why."""
+daemon, see engine.read_image_files). dpkg's database is read, and rpm's SQLite one (rpm >= 4.16, see
+attest/rpmdb.py); what cannot be read is said, never guessed: an SBOM that lists nothing says why."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge_ext.attest.packages import OsRelease, Package, dpkg_status, os_release
+from edgeforge_ext.attest.rpmdb import RpmdbError, rpmdb_sqlite
 
 DPKG_STATUS = "var/lib/dpkg/status"
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
-RPM_DBS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/Packages",
-           "usr/lib/sysimage/rpm/Packages.db")
+# rpm's SQLite databases (rpm >= 4.16's default: Fedora 33+, RHEL 9+), read; then its BerkeleyDB one
+# (RHEL 8 and older) and its ndb one (SUSE's), which are not: found, they are named.
+RPM_SQLITE = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+RPM_DBS = (*RPM_SQLITE, "var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages.db")
 # The live root file system of Kairos/CanvOS ISOs, and of other live ISOs (dracut, casper).
 SQUASHFS_NAMES = ("rootfs.squashfs", "squashfs.img", "filesystem.squashfs")
 _SECTOR = 2048
@@ -37,10 +40,18 @@ def from_files(files: dict[str, bytes | None], where: str) -> Contents:
     if status is not None:
         return Contents(tuple(dpkg_status(status)), release, f"{where}:/{DPKG_STATUS}")
     rpm = next((p for p in RPM_DBS if files.get(p) is not None), None)
+    if rpm in RPM_SQLITE:
+        try:
+            return Contents(tuple(rpmdb_sqlite(files[rpm] or b"")), release, f"{where}:/{rpm}")
+        except RpmdbError as e:  # one unreadable header and the list would be incomplete: none is given
+            return Contents((), release, "", f"{where} has an rpm database (/{rpm}) that cannot be read: {e}: "
+                            "no packages listed")
     if rpm is not None:
-        return Contents((), release, "", f"{where} has an rpm database (/{rpm}), which edgeforge-ext does not "
-                        "read yet: no packages listed")
-    return Contents((), release, "", f"{where} has no dpkg database (/{DPKG_STATUS}): no packages listed")
+        kind = "ndb" if rpm.endswith(".db") else "BerkeleyDB"
+        return Contents((), release, "", f"{where} has an rpm {kind} database (/{rpm}), which edgeforge-ext "
+                        "does not read (only rpm's SQLite rpmdb.sqlite, rpm >= 4.16): no packages listed")
+    return Contents((), release, "", f"{where} has no dpkg database (/{DPKG_STATUS}) and no rpm database "
+                    f"(/{RPM_SQLITE[0]}, /{RPM_SQLITE[1]}): no packages listed")
 
 
 def image_contents(client: Any, image: str, name: str) -> Contents:

@@ -20,16 +20,22 @@ def _spdx_id(prefix: str, name: str, index: int) -> str:
 
 
 def purl(package: Package, release: OsRelease) -> str:
-    """pkg:deb/<distro>/<name>@<version>?arch=…&distro=<id>-<version_id> (the purl spec's deb type)."""
-    namespace = release.id or "debian"
+    """pkg:deb/<distro>/<name>@<version>?arch=…&distro=<id>-<version_id> (the purl spec's deb type), and
+    pkg:rpm/<distro>/<name>@<version>-<release>?arch=…&distro=…&epoch=… (its rpm type: the epoch is a
+    qualifier there, not part of the version). Qualifiers in key order, as the spec's canonical form."""
+    # deb: an os-release without ID is taken as Debian's. rpm has no such default vendor: no namespace then
+    # (the spec's own example pkg:rpm/centerim@4.22.10-1.el6?arch=i686&epoch=1&distro=fedora-25).
+    namespace = release.id or ("debian" if package.kind == "deb" else "")
     qualifiers = []
     if package.arch:
         qualifiers.append(f"arch={quote(package.arch, safe='')}")
     if release.id and release.version_id:
         qualifiers.append(f"distro={quote(release.id + '-' + release.version_id, safe='')}")
+    if package.epoch:
+        qualifiers.append(f"epoch={quote(package.epoch, safe='')}")
     tail = "?" + "&".join(qualifiers) if qualifiers else ""
-    return f"pkg:{package.kind}/{quote(namespace, safe='')}/{quote(package.name, safe='')}@" \
-           f"{quote(package.version, safe='')}{tail}"
+    prefix = f"pkg:{package.kind}/{quote(namespace, safe='')}/" if namespace else f"pkg:{package.kind}/"
+    return f"{prefix}{quote(package.name, safe='')}@{quote(package.version, safe='')}{tail}"
 
 
 def document(*, name: str, namespace: str, created: str, tool: str, artifact: str, artifact_sha256: str | None,
@@ -52,7 +58,7 @@ def document(*, name: str, namespace: str, created: str, tool: str, artifact: st
     for i, package in enumerate(packages, 1):
         pid = _spdx_id("Package", package.name, i)
         item: dict[str, Any] = {
-            "SPDXID": pid, "name": package.name, "versionInfo": package.version,
+            "SPDXID": pid, "name": package.name, "versionInfo": package.full_version,
             "downloadLocation": NOASSERTION, "filesAnalyzed": False, "licenseConcluded": NOASSERTION,
             "licenseDeclared": NOASSERTION, "copyrightText": NOASSERTION, "supplier": NOASSERTION,
             "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
@@ -60,6 +66,10 @@ def document(*, name: str, namespace: str, created: str, tool: str, artifact: st
         }
         if package.source and package.source != package.name:
             item["sourceInfo"] = f"built from the source package {package.source}"
+        if package.license:
+            # Said, not concluded: rpm License tags are often not SPDX expressions ("GPLv2+", Fedora's
+            # older short names), which licenseDeclared would have to be.
+            item["licenseComments"] = f"the package database declares the license: {package.license}"
         items.append(item)
         relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": pid})
     doc: dict[str, Any] = {
