@@ -22,7 +22,8 @@ from edgeforge_ext.secrets import scrub_url
 if TYPE_CHECKING:
     from edgeforge_ext.attest.keys import Signer, Verifier
     from edgeforge_ext.attest.rootfs import Contents
-    from edgeforge_ext.registry.client import Credentials
+    from edgeforge_ext.canvos.build_inputs import BuildInputs
+    from edgeforge_ext.registry.client import Clients, Credentials
 
 # The one tag in a repository that an attested push moves before the evidence is verified (the Docker
 # daemon pushes only by tag). Pull nothing from it: the final tag is the verified one.
@@ -87,6 +88,7 @@ def build_facts(build: Build) -> BuildFacts:
         pinned = base.partition("@sha256:")[2]
         deps.append(Dependency("BASE_IMAGE", {"sha256": pinned} if pinned else {}, base,
                                {} if pinned else {"digest": "not pinned: resolved by BuildKit inside Earthly"}))
+    deps.extend(_build_inputs(config))
     deps.append(Dependency(".arg", {"sha256": hashlib.sha256(_arg_text(build).encode()).hexdigest()}, "",
                            {"content": "omitted: hash only"}))
     if build.user_data:
@@ -95,6 +97,58 @@ def build_facts(build: Build) -> BuildFacts:
                                {"content": "omitted: holds credentials"}))
     started = build.earthly_started or time.time()
     return BuildFacts(parameters, tuple(deps), build.run_id, rfc3339(started), rfc3339(time.time()), __version__)
+
+
+def _build_inputs(config: Config) -> list[Dependency]:
+    """The images the CanvOS build pulled for itself: the list `images list --build-inputs` gives (read from
+    the checkout's Earthfile for these options), by the same function."""
+    from edgeforge_ext.canvos.sources import build_inputs
+    from edgeforge_ext.registry.client import Clients, credentials_for
+
+    inputs = build_inputs(config)
+    if not config.build.inputs_registry:
+        return build_input_dependencies(config, inputs, None)
+    with Clients(lambda host: credentials_for(config, host)) as clients:
+        return build_input_dependencies(config, inputs, clients)
+
+
+def build_input_dependencies(config: Config, inputs: BuildInputs, clients: Clients | None) -> list[Dependency]:
+    """Each build input as a dependency. With `build.inputs_registry` the build pulled them from there (the
+    air-gap list): each by the digest that registry holds (`clients` asks it). Without it BuildKit resolved
+    them from their sources inside Earthly, where this tool cannot see the digest it got: by reference,
+    and the provenance says so rather than guess. The Earthly image itself is the `earthly` dependency."""
+    from edgeforge_ext.canvos.build_inputs import EARTHLY_CONTAINER
+    from edgeforge_ext.errors import RegistryError
+    from edgeforge_ext.registry.images import build_input_location, parse_ref
+
+    deps: list[Dependency] = []
+    unresolved: list[str] = []
+    for image in inputs.images:
+        if image.uses == (EARTHLY_CONTAINER,):
+            continue
+        uses = {"uses": "; ".join(image.uses)}
+        if clients is None:
+            deps.append(Dependency(image.ref, {}, image.ref, {
+                **uses, "digest": "not pinned: resolved by BuildKit inside Earthly from its source "
+                "(build.inputs_registry pins the build to the digests of a registry you fill)"}))
+            continue
+        pulled_from = build_input_location(config, image.ref)
+        ref = parse_ref(pulled_from)
+        try:
+            digest = clients.get(ref.domain).manifest_digest(ref)
+            why = "" if digest else f"not in {ref.domain}"
+        except RegistryError as exc:
+            digest, why = None, exc.message
+        if digest is None:
+            unresolved.append(f"{pulled_from}: {why}")
+            deps.append(Dependency(image.ref, {}, pulled_from, {**uses, "digest": f"not resolved: {why}"}))
+        else:
+            deps.append(Dependency(image.ref, {"sha256": digest.removeprefix("sha256:")}, pulled_from,
+                                   {**uses, "digestOf": "manifest, as the inputs registry holds it"}))
+    if unresolved:
+        console.warn(f"the provenance names {len(unresolved)} build input(s) without a digest: "
+                     + "; ".join(unresolved))
+    return deps
 
 
 def _earthly_dependency(image: str) -> Dependency:

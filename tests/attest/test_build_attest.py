@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from edgeforge_ext.attest.keys import write_key_pair
+from edgeforge_ext.canvos.build_inputs import EARTHLY_CONTAINER
 from edgeforge_ext.cli import run
 from edgeforge_ext.secrets import Secret
 from tests.engine.buildkit import PASSWORD, TOKEN, build_args, lowered_thresholds
@@ -38,8 +39,18 @@ def test_build_attest_signs_the_iso_and_the_pushed_image(docker_client: Any, sta
     assert [s["name"] for s in report["steps"]][-3:] == ["attest", "push", "report"]
     iso = report["iso"]["path"]
     assert report["attestation"]["iso"]["envelopes"] == [f"{iso}.provenance.dsse.json", f"{iso}.spdx.dsse.json"]
-    deps = {d["name"] for d in report["attestation"]["facts"]["dependencies"]}
-    assert deps == {"CanvOS", "earthly", ".arg", "user-data"}
+    deps = {d["name"]: d for d in report["attestation"]["facts"]["dependencies"]}
+    # Every image the build pulled for itself, as `images list --build-inputs` names them for these options:
+    # by reference, since BuildKit resolved them inside Earthly (no build.inputs_registry here).
+    assert run(["--workdir", str(workdir), "images", "list", "--build-inputs", "--json", "--canvos-url",
+                canvos_repo.url, "--ref", "v4.10.0", "--k8s-distribution", "k3s", "--k8s-version", "1.32.3",
+                "--earthly-image", standin_earthly_image]) == 0
+    listed = {i["ref"] for i in json.loads(capsys.readouterr().out)["images"]
+              if i["uses"] != [EARTHLY_CONTAINER]}  # the Earthly image is the `earthly` dependency
+    assert listed, "the fixture's Earthfile pulls images"
+    assert set(deps) == {"CanvOS", "earthly", ".arg", "user-data"} | listed
+    for ref in listed:
+        assert deps[ref]["digest"] == {} and "resolved by BuildKit" in deps[ref]["annotations"]["digest"]
     (pushed,) = report["provider_images"][0]["pushed"]
     assert pushed["attested"] is True
     for secret in (KEY_PASSWORD, PASSWORD, TOKEN):
