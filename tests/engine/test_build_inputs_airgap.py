@@ -99,7 +99,7 @@ def _out(capsys):
 
 @pytest.mark.root  # the upstream registry binds port 80 (names without a port stay as the Earthfile writes them)
 def test_list_mirror_and_plan_send_every_build_pull_to_the_internal_registry(upstream, tmp_path, capsys,
-                                                                              monkeypatch):
+                                                                              monkeypatch, make_config):
     src, internal, repo, refs = upstream
     monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", PASSWORD)
     inputs = f"{internal.host}/airgap"
@@ -151,3 +151,25 @@ def test_list_mirror_and_plan_send_every_build_pull_to_the_internal_registry(ups
                 "--registry-username", "builder", "--json"]) == 0
     out, _ = _out(capsys)
     assert json.loads(out)["broken"] == 0 and len(json.loads(out)["images"]) == len(refs) - 1  # all but Earthly
+
+    # 5. a build's provenance with these options names each input by the digest the internal registry holds,
+    # the very image it was mirrored from (a mirror keeps digests)
+    from edgeforge_ext.build.attest import build_input_dependencies
+    from edgeforge_ext.canvos.sources import build_inputs
+    from edgeforge_ext.registry.client import Clients, credentials_for
+    from edgeforge_ext.registry.images import parse_ref
+
+    config = make_config(env={"EDGEFORGE_REGISTRY_PASSWORD": PASSWORD}, canvos__url=repo.url, canvos__ref="v9.0.0",
+                         build__k8s_versions=["1.32.3"], build__allow_unlisted_k8s_version=True,
+                         earthly__image=f"{src.host}/earthly/earthly:v0.8.15", build__inputs_registry=inputs,
+                         registry__domain=internal.host, registry__username="builder")
+    with Clients(lambda host: credentials_for(config, host)) as clients:
+        deps = {d.name: d for d in build_input_dependencies(config, build_inputs(config), clients)}
+        at_source = {ref: clients.get(src.host).manifest_digest(parse_ref(ref)) for ref in refs}
+    _out(capsys)
+    earthly_ref = f"{src.host}/earthly/earthly:v0.8.15"
+    assert set(deps) == set(refs) - {earthly_ref}  # the Earthly image is the provenance's `earthly` entry
+    for ref, dep in deps.items():
+        assert dep.uri == f"{inputs}/{ref}"
+        assert "sha256:" + dep.digest["sha256"] == at_source[ref], ref
+
