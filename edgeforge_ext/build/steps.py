@@ -213,8 +213,9 @@ def earthly(build: Build) -> None:
 
 def _private_outputs_dir(outputs: Path) -> None:
     """build/ as 0700 before Earthly writes the ISO (user-data's credentials) into it: Earthly keeps an
-    existing directory's mode (builder/builder.go saveArtifactLocally: os.MkdirAll(dir, 0755), then a hard
-    link from its own 0700 temporary directory), so nobody else can read the ISO while the build runs."""
+    existing directory's mode (v0.8.15 util/saveartifactlocally/saveartifactlocally.go:84 os.MkdirAll(toDir,
+    0755), then :88 a hard link from its own temporary directory, made 0700 by builder/builder.go:875
+    os.MkdirTemp), so nobody else can read the ISO while the build runs."""
     outputs.mkdir(mode=0o700, exist_ok=True)
     outputs.chmod(0o700)
 

@@ -430,7 +430,9 @@ def _export(src: str, dest: str) -> None:
     runs as root in its image, so `build/` and its files belong to root on the host)."""
     parent = os.path.dirname(os.path.normpath(dest))
     if parent:
-        # builder/builder.go saveArtifactLocally: os.MkdirAll(toDir, 0755): an existing directory keeps its mode
+        # Earthly v0.8.15 util/saveartifactlocally/saveartifactlocally.go:84 os.MkdirAll(toDir, 0755): an
+        # existing directory keeps its mode (the tool makes build/ 0700 and relies on that); :69-73 an existing
+        # destination file is removed first
         os.makedirs(parent, mode=0o755, exist_ok=True)
     if os.path.isdir(src) and not os.path.islink(src):
         rootfs.copy_tree(src, dest)
