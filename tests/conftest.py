@@ -96,10 +96,11 @@ class Registry:
     password: str | None
     storage: Path
     process: subprocess.Popen[bytes]
+    ca_file: Path | None = None  # the self-signed certificate it serves HTTPS with, when it does
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.ca_file else 'http'}://{self.host}"
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -108,8 +109,19 @@ class Registry:
         return (self.username, self.password)
 
 
+def _self_signed(base: Path, address: str) -> tuple[Path, Path]:
+    """A certificate for `address` (and localhost) and its key, made with openssl."""
+    require(shutil.which("openssl") is not None, "openssl is not installed")
+    cert, key = base / "cert.pem", base / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", "/CN=edgeforge-test-registry", "-keyout", str(key),
+                    "-out", str(cert), "-addext", f"subjectAltName=IP:{address},DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 def _start_registry(base: Path, port: int, username: str | None, password: str | None,
-                    address: str = "127.0.0.1") -> Registry:
+                    address: str = "127.0.0.1", tls: bool = False) -> Registry:
     require(shutil.which("docker-registry") is not None, "docker-registry is not installed")
     base.mkdir(parents=True, exist_ok=True)
     storage = base / "storage"
@@ -121,12 +133,18 @@ def _start_registry(base: Path, port: int, username: str | None, password: str |
         subprocess.run(["htpasswd", "-Bbc", str(htpasswd), username, password], check=True,
                        capture_output=True)
         auth = f"auth:\n  htpasswd:\n    realm: edgeforge-test\n    path: {htpasswd}\n"
+    cert: Path | None = None
+    https = ""
+    if tls:
+        cert, key = _self_signed(base, address)
+        https = f"  tls:\n    certificate: {cert}\n    key: {key}\n"
     config = base / "config.yml"
     config.write_text(
         "version: 0.1\n"
         "log:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: {address}:{port}\n"
+        + https
         + auth
     )
     log = (base / "registry.log").open("wb")
@@ -135,7 +153,7 @@ def _start_registry(base: Path, port: int, username: str | None, password: str |
         proc.kill()
         require(False, f"docker-registry did not start on port {port}: {(base / 'registry.log').read_text()}")
     host = address if port == 80 else f"{address}:{port}"
-    return Registry(host, port, username, password, storage, proc)
+    return Registry(host, port, username, password, storage, proc, cert)
 
 
 def _stop_registry(reg: Registry) -> None:
@@ -148,14 +166,14 @@ def _stop_registry(reg: Registry) -> None:
 
 @pytest.fixture
 def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Registry]]:
-    """Start extra registries: registry_factory(auth=True, port=None, address="127.0.0.1")."""
+    """Start extra registries: registry_factory(auth=True, port=None, address="127.0.0.1", tls=False)."""
     started: list[Registry] = []
 
     def start(auth: bool = True, port: int | None = None, username: str = "builder",
-              password: str = "s3cret-Pa55:word#1", address: str = "127.0.0.1") -> Registry:
+              password: str = "s3cret-Pa55:word#1", address: str = "127.0.0.1", tls: bool = False) -> Registry:
         base = tmp_path_factory.mktemp("registry")
         reg = _start_registry(base, port or free_port(), username if auth else None,
-                              password if auth else None, address)
+                              password if auth else None, address, tls)
         started.append(reg)
         return reg
 

@@ -47,8 +47,9 @@ def copy_image(source: ImageRef, target: ImageRef, clients: Clients, *, force: b
     return mirror_images([Rewrite(source, str(target), "copy")], clients, force=force)[0]
 
 
-def _decide(source: ImageRef, target: ImageRef, clients: Clients, force: bool, tag_lists: TagLists
-            ) -> CopyResult | Copy:
+def _decide(source: ImageRef, target: ImageRef, clients: Clients, force: bool, tag_lists: TagLists,
+            logged_in: Callable[[], None] = lambda: None) -> CopyResult | Copy:
+    """Read the source, then (once `logged_in` returns: the target registry took the credentials) judge."""
     src = clients.get(source.domain)
     root = fetch_manifest(src, source.path, source.reference)
     if root is None:
@@ -57,6 +58,7 @@ def _decide(source: ImageRef, target: ImageRef, clients: Clients, force: bool, t
         return CopyResult(str(source), str(target), "failed", root.digest,
                           f"the source served {root.digest}, not the pinned {source.digest}")
     accessories = find_accessories(src, source.path, root.digest, tag_lists.get(src, source.path))
+    logged_in()
     return judge(str(source), target, clients.get(target.domain), root, accessories,
                  lambda manifest: expand(src, source.path, manifest), RegistrySource(src, source.path), force)
 
@@ -66,25 +68,30 @@ def mirror_images(rewrites: Sequence[Rewrite], clients: Clients, *, force: bool 
                   on_bytes: Callable[[int], None] | None = None) -> list[CopyResult]:
     """Copy each source to its rewritten target (registry to registry); results in input order.
 
-    Every target registry is logged in to first, so wrong credentials stop the run with one clear error.
+    Every target registry is logged in to before anything is asked of it, so wrong credentials stop the run
+    with one clear error; the sources are read meanwhile (the logins take round trips of their own).
     Images the Edge host pulls from their source (no rule matched) are skipped: there is nothing to copy.
     `workers` bounds the blob streams at once (`-j`); `stats` receives the bytes and blobs moved.
     """
-    for host in dict.fromkeys(r.target_ref.domain for r in rewrites if r.target != str(r.source)):
-        clients.get(host).ping()
+    hosts = list(dict.fromkeys(r.target_ref.domain for r in rewrites if r.target != str(r.source)))
     tag_lists = TagLists()
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts)), thread_name_prefix="login") as logins:
+        logged_in = {host: logins.submit(clients.get(host).ping) for host in hosts}
 
-    def decide(i: int) -> CopyResult | Copy:
-        rewrite = rewrites[i]
-        if rewrite.target == str(rewrite.source):
-            return CopyResult(rewrite.target, rewrite.target, "skipped", None, "pulled from its source")
-        try:
-            return _decide(rewrite.source, rewrite.target_ref, clients, force, tag_lists)
-        except RegistryError as exc:
-            return CopyResult(str(rewrite.source), rewrite.target, "failed", None, exc.message)
+        def decide(i: int) -> CopyResult | Copy:
+            rewrite = rewrites[i]
+            if rewrite.target == str(rewrite.source):
+                return CopyResult(rewrite.target, rewrite.target, "skipped", None, "pulled from its source")
+            login = logged_in[rewrite.target_ref.domain]
+            try:
+                return _decide(rewrite.source, rewrite.target_ref, clients, force, tag_lists, login.result)
+            except RegistryError as exc:
+                if login.done() and login.exception() is exc:
+                    raise  # the login failed: the whole run stops with its error (run_copies raises it)
+                return CopyResult(str(rewrite.source), rewrite.target, "failed", None, exc.message)
 
-    return run_copies(len(rewrites), decide, clients, workers=workers, on_done=on_done, stats=stats,
-                      on_bytes=on_bytes)
+        return run_copies(len(rewrites), decide, clients, workers=workers, on_done=on_done, stats=stats,
+                          on_bytes=on_bytes)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import warnings
 
 import pytest
+import requests
 
 from edgeforge_ext.cli import run
 from tests.engine.registry_push import push_tiny_image
@@ -178,7 +180,7 @@ def test_wrong_password_is_authentication_not_missing(two_registries, capsys, mo
     for command in ("verify", "mirror"):
         assert run(["images", command, *opts]) == 9
         out, err = _out(capsys)
-        assert f"authentication failed for {ext.host} as builder" in err
+        assert err.count(f"authentication failed for {ext.host} as builder") == 1, err  # one error, not one per image
         assert "missing" not in err
         assert "wrong-Pa55word" not in out + err and PASSWORD not in out + err
 
@@ -275,3 +277,33 @@ def test_list_build_inputs_reads_the_checkouts_earthfile(canvos_checkout, capsys
     osbuilder = images["quay.io/kairos/osbuilder-tools:v0.400.3"]
     assert osbuilder["carried_by"] == "OSBUILDER_IMAGE" and osbuilder["uses"] == ["+build-iso FROM $OSBUILDER_IMAGE"]
     assert "us-docker.pkg.dev/palette-images/third-party/edge/earthly/earthly:v0.8.15" in images  # Earthly itself
+
+
+@pytest.mark.engine
+def test_https_registries_on_loopback_are_used_without_verification(registry_factory, tmp_path, capsys,
+                                                                     monkeypatch):
+    """As Docker does for 127.0.0.0/8: HTTPS is tried first and its certificate is not checked (self-signed
+    here, trusted by nothing), for the source and for the destination (with Basic auth over TLS)."""
+    src = registry_factory(auth=False, tls=True)
+    dst = registry_factory(auth=True, tls=True)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(src.ca_file))  # for this test's own pushes only
+    digest = push_tiny_image(src.url, "team/app", "1.0", content=b"over tls\n")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    images = tmp_path / "images.txt"
+    images.write_text(f"{src.host}/team/app:1.0\n")
+    monkeypatch.setenv("EDGEFORGE_REGISTRY_PASSWORD", PASSWORD)
+    opts = ["--images", str(images), "--registry", f"{dst.host}/mirror", "--registry-username", "builder",
+            "--registry-mapping", f"{src.host}={dst.host}/mirror"]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert run(["images", "mirror", *opts, "--json"]) == 0
+    out, _err = _out(capsys)
+    assert _counts(out) == {"copied": 1, "skipped": 0, "failed": 0}
+    assert not [w for w in seen if "Unverified HTTPS" in str(w.message)]  # not urllib3's warning on every run
+    assert run(["images", "verify", *opts, "--json"]) == 0
+    out, _err = _out(capsys)
+    assert json.loads(out)["missing"] == 0
+    # The destination serves only HTTPS: the copy is there, under the source's digest.
+    copied = requests.head(f"{dst.url}/v2/mirror/team/app/manifests/1.0", auth=dst.auth, verify=str(dst.ca_file),
+                           headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}, timeout=30)
+    assert copied.headers.get("Docker-Content-Digest") == digest

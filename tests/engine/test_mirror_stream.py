@@ -71,6 +71,9 @@ def test_each_blob_crosses_the_wire_once_and_the_rest_is_mounted(registry_factor
     assert stats.blobs_mounted == 2 * 3  # the base layers into the three other repositories
     uploads = [p for m, p in state.seen if m == "PUT" and "/blobs/uploads/" in p]
     assert len(uploads) == len(blobs)
+    # The first GET /v2/ (which scheme answers) learns that the registry wants Basic credentials, so the login
+    # check sends them at once: no second, refused round trip (each costs the registry a bcrypt check).
+    assert state.seen.count(("GET", "/v2/")) == 2
     for repo, digest in digests.items():  # byte for byte: the same manifest digest at the destination
         copied = manifest_bytes(dst.url, f"m/{repo}", "1", dst.auth)
         assert copied is not None and "sha256:" + hashlib.sha256(copied).hexdigest() == digest
