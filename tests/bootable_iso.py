@@ -12,6 +12,10 @@ off. Variants:
   efi-without-binary  the UEFI entry's FAT image without EFI/BOOT/*.EFI (deleted with mtools)
   no-user-data        no /files-iso/config.yaml
   silent              boots, but /init never prints the login prompt (a hung installer)
+  uefi-boot-fails     boots under BIOS; under UEFI /init prints immucore's failure banner (KAIROS BOOT FAILED)
+                      and powers off: GRUB hands the kernel its platform ($grub_platform), the rest is `good`
+
+uefi_only_iso() makes another shape, not bootable to a login: the UEFI-only ISO of a UKI build.
 
 Needs: grub-mkrescue (grub-common, grub-pc-bin, grub-efi-amd64-bin), xorriso, mtools, a kernel in /boot
 (linux-image-amd64) with its modules, busybox-static. No root.
@@ -29,7 +33,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-VARIANTS = ("good", "no-efi", "efi-without-binary", "no-user-data", "silent")
+VARIANTS = ("good", "no-efi", "efi-without-binary", "no-user-data", "silent", "uefi-boot-fails")
 VOLUME_LABEL = "COS_LIVE"
 USER_DATA = b"#cloud-config\nstylus:\n  site:\n    name: edgeforge-boot-fixture\n"
 # CD drivers for QEMU's pc (PIIX IDE) and q35 (AHCI) machines, in load order.
@@ -57,6 +61,8 @@ else
 fi
 case " $(cat /proc/cmdline) " in
   *" edgeforge.fixture=silent "*) while :; do sleep 3600; done ;;
+  *" edgeforge.fixture=uefi-boot-fails-efi "*) echo "KAIROS BOOT FAILED (edgeforge fixture: fails under UEFI)"
+    sleep 1; poweroff -f ;;
 esac
 printf '\\nedgeforge-fixture login: '
 sleep 1
@@ -125,7 +131,9 @@ def build_iso(kit: Kit, variant: str, out: Path, user_data: bytes = USER_DATA) -
         (tree / "boot" / "grub").mkdir(parents=True)
         shutil.copyfile(kit.kernel, tree / "boot" / "kernel")
         (tree / "boot" / "initrd").write_bytes(initramfs(kit))
-        (tree / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG.replace("VARIANT", variant))
+        # GRUB expands $grub_platform (pc under BIOS, efi under UEFI) on the kernel command line.
+        fixture = "uefi-boot-fails-$grub_platform" if variant == "uefi-boot-fails" else variant
+        (tree / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG.replace("VARIANT", fixture))
         if variant != "no-user-data":
             (tree / "files-iso").mkdir()
             (tree / "files-iso" / "config.yaml").write_bytes(user_data)
@@ -134,6 +142,33 @@ def build_iso(kit: Kit, variant: str, out: Path, user_data: bytes = USER_DATA) -
         _run([kit.grub_mkrescue, *platform, "-o", str(partial), str(tree), "--", "-volid", VOLUME_LABEL])
         if variant == "efi-without-binary":
             _delete_efi_binaries(kit, partial)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(partial), out)
+    return out
+
+
+def uefi_only_iso(boot_kit: dict[str, bytes], out: Path, *, uki: bool, user_data: bytes = USER_DATA) -> Path:
+    """A UEFI-only ISO as the Earthly double's `build-iso --uefi-only` makes the UKI form (tests/double/
+    rootfs.py): one El Torito entry, UEFI, for GRUB's EFI image (EFI/BOOT/BOOTX64.EFI), the same image as the
+    EFI system partition (-append_partition 2 0xef), no BIOS entry, no isohybrid MBR; user-data at the root,
+    /config.yaml, where +build-uki-iso puts it. uki=True adds systemd-boot's loader/ directory (loader.conf,
+    entries/) to the EFI image, what a UKI ISO's EFI image holds; uki=False leaves it out, so the two ISOs
+    differ in that alone. `boot_kit` is standin_boot_kit()'s. Needs xorriso and mtools."""
+    with tempfile.TemporaryDirectory(prefix="edgeforge-uefi-only-") as tmp:
+        base = Path(tmp)
+        tree = base / "tree"
+        tree.mkdir()
+        (tree / "config.yaml").write_bytes(user_data)
+        efi = tree / "efi.img"
+        efi.write_bytes(boot_kit["efi.img"])
+        if uki:
+            conf = base / "loader.conf"
+            conf.write_text("timeout 0\ndefault @saved\n")
+            _run(["mmd", "-i", str(efi), "::/loader", "::/loader/entries"])
+            _run(["mcopy", "-i", str(efi), str(conf), "::/loader/loader.conf"])
+        partial = base / "out.iso"
+        _run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "UKI_ISO", "-e", "efi.img", "-no-emul-boot",
+              "-append_partition", "2", "0xef", str(efi), "-o", str(partial), str(tree)])
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(partial), out)
     return out

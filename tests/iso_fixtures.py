@@ -3,11 +3,12 @@ pytest's cache directory by content (a second session with the same kernel, busy
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.bootable_iso import USER_DATA, VARIANTS, Kit, build_iso, cache_key, find_kit
+from tests.bootable_iso import USER_DATA, VARIANTS, Kit, build_iso, cache_key, find_kit, standin_boot_kit, uefi_only_iso
 from tests.conftest import require
 
 
@@ -34,3 +35,15 @@ def boot_isos(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider (.ci/run)
     where = cache.mkdir("edgeforge-boot-isos") if cache is not None else tmp_path_factory.mktemp("boot-isos")
     return BootIsos(kit, Path(where))
+
+
+@pytest.fixture(scope="session")
+def uefi_only_isos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The UEFI-only ISOs of bootable_iso.uefi_only_iso: "uki" with systemd-boot's loader/ directory in its
+    EFI image, "plain" the same ISO without it. Made in about a second: not cached."""
+    require(all(shutil.which(tool) for tool in ("mmd", "mcopy")), "mtools (mmd, mcopy) is not installed")
+    boot_kit = standin_boot_kit()
+    require(boot_kit is not None, f"no GRUB EFI image for the UEFI-only ISOs: {find_kit()}")
+    assert boot_kit is not None
+    where = tmp_path_factory.mktemp("uefi-only-isos")
+    return {name: uefi_only_iso(boot_kit, where / f"{name}.iso", uki=name == "uki") for name in ("uki", "plain")}

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from edgeforge_ext.cli import run
+from edgeforge_ext.iso.qemuhost import find_ovmf
 from tests.bootable_iso import build_iso, find_kit
+from tests.canvos_fixture import CanvosRepo
 from tests.conftest import require
 from tests.engine.buildkit import REMOTE_BUILDKIT
 from tests.iso_fixtures import BootIsos
@@ -83,3 +85,29 @@ def test_without_boot_test_there_is_no_boot_step(rendered: Path, canvos_repo, bo
     report = json.loads(out)
     assert "boot-test" not in [s["name"] for s in report["steps"]] and "boot" not in report["iso"]
     assert report["iso"]["inspect"]["ok"]
+
+
+def test_the_job_summary_shows_each_firmware_boot_result(rendered: Path, canvos_repo: CanvosRepo,
+                                                       boot_isos: BootIsos, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Under GitHub Actions the job summary's row for the build says how the ISO booted, per firmware: here
+    it boots under BIOS and fails under UEFI (immucore's failure banner), so the build fails with 8."""
+    require(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")
+    require(find_ovmf() is not None, "OVMF is not installed (apt-get install ovmf)")
+    summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("EDGEFORGE_BUILD_BOOT_TEST_TIMEOUT", "120")  # per firmware; a boot takes 5-15 s
+    put_iso(rendered, "uefi-boot-fails", boot_isos)
+    code = run(build(rendered, canvos_repo.url, "--boot-test"))
+    err = capsys.readouterr().err
+    assert code == 8, err[-3000:]
+    assert "did not boot under UEFI (OVMF)" in err
+    report = json.loads((rendered / "output" / "edgeforge-report.json").read_text())
+    firmwares = report["iso"]["boot"]["firmwares"]
+    assert [(f["firmware"], f["passed"]) for f in firmwares] == [("bios", True), ("uefi", False)]
+    assert "KAIROS BOOT FAILED" in firmwares[1]["failure"]
+    row = next(ln for ln in summary.read_text().splitlines() if ln.startswith("| default |"))
+    assert "❌ failed (exit 8)" in row
+    assert f"{ISO} (" in row and "<br>boot bios: ✅<br>boot uefi: ❌ |" in row

@@ -125,3 +125,30 @@ def test_not_an_iso(tmp_path: Path, capsys) -> None:
     junk.write_bytes(b"\0" * 65536)
     assert run(["iso", "inspect", str(junk)]) == 8
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_a_uki_iso_without_a_bios_entry_only_warns(uefi_only_isos: dict[str, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A UKI ISO (systemd-boot's loader/ in its EFI image) boots with UEFI only: no BIOS entry is a warning and
+    the ISO passes; the same UEFI-only ISO without loader/ is not told as UKI, and there it is a failure."""
+    code, data, err = inspect(capsys, str(uefi_only_isos["uki"]))
+    assert code == 0, err
+    assert data["ok"] and data["uki"] and [e["platform"] for e in data["boot_entries"]] == ["uefi"]
+    c = checks(data)
+    assert c["bios-entry"] == {"name": "bios-entry", "status": "warning", "hint": "",
+                               "detail": "no BIOS boot entry: expected for a UKI ISO, which boots with UEFI only"}
+    assert c["usb-bios"]["status"] == "warning"  # no isohybrid MBR either: also expected
+    assert c["uefi-entry"]["status"] == "ok" and c["efi-binary"]["status"] == "ok" and c["usb-uefi"]["status"] == "ok"
+    assert c["user-data"]["status"] == "ok" and "/config.yaml present" in c["user-data"]["detail"]
+    assert "expected for a UKI ISO" in " ".join(err.split()) and "UKI; read in" in err and "FAILED" not in err
+
+    code, data, err = inspect(capsys, str(uefi_only_isos["plain"]))
+    assert code == 8
+    assert not data["ok"] and not data["uki"] and [e["platform"] for e in data["boot_entries"]] == ["uefi"]
+    c = checks(data)
+    assert c["bios-entry"]["status"] == "failed"
+    assert c["bios-entry"]["detail"] == ("no BIOS boot entry: the El Torito catalog has no x86 BIOS (platform 0x00) "
+                                         "entry; legacy BIOS (CSM) machines cannot boot it")
+    assert c["usb-bios"]["status"] == "failed" and c["uefi-entry"]["status"] == "ok"
+    assert "failed 2 check(s): bios-entry, usb-bios" in err
+    assert "bios-entry: no BIOS boot entry: the El Torito catalog has no x86 BIOS (platform 0x00) entry" in err
