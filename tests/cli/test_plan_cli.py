@@ -87,3 +87,32 @@ def test_a_warning_every_variant_would_repeat_prints_once(canvos_repo, tmp_path,
     for _ in range(2):  # and once again in the next run
         assert run(["--config", str(f), "--workdir", str(tmp_path / "w"), "plan", "--all"]) == 0
         assert capsys.readouterr().err.count(warning) == 1
+
+
+def test_plan_at_latest_reads_the_existing_checkout_without_the_network(canvos_checkout, tmp_path, capsys,
+                                                                          monkeypatch):
+    # `ref = latest` and a checkout in the work directory: plan reads it as it is (no fetch), so it works
+    # with the remote gone, and says where it read CanvOS from.
+    from tests.canvos_fixture import git
+
+    workdir, repo = canvos_checkout
+    head = git(workdir / "CanvOS", "rev-parse", "HEAD")
+    repo.bare.rename(tmp_path / "gone.git")  # origin's URL now names a path that does not exist
+    trace = tmp_path / "git-trace.log"  # every git command edgeforge-ext runs (git's own tracing)
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    code = run(["--workdir", str(workdir), "plan", "--canvos-url", repo.url, "--ref", "latest",
+                "--k8s-version", "1.32.3"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"reading CanvOS from the checkout in {workdir / 'CanvOS'} (v4.10.0; no network)" in err
+    assert f"CanvOS      {repo.url} @ latest → v4.10.0 ({repo.tags['v4.10.0'][:12]})" in err
+    assert "PE_VERSION  v4.9.21" in err
+    assert "temporary clone" not in err
+    # No fetch was tried (a failed one would warn "could not fetch ...; using the newest tag in the local
+    # checkout"): the only warning is the fixture's PE_VERSION one.
+    assert [ln for ln in err.splitlines() if ln.startswith("warning:")] == [
+        "warning: CanvOS tag v4.10.0 has PE_VERSION v4.9.21 in its Earthfile; images are tagged with v4.9.21"]
+    commands = [ln.split("built-in: ", 1)[1] for ln in trace.read_text().splitlines() if "built-in: git " in ln]
+    assert commands and not [c for c in commands if c.split()[1] in ("fetch", "clone", "ls-remote")], commands
+    # (A fetch that fails is only a warning to the checkout code, which the plan does not print.)
+    assert git(workdir / "CanvOS", "rev-parse", "HEAD") == head  # the work directory is left as it was

@@ -123,3 +123,31 @@ def test_lock_by_k8s_version_pins_each_shard(conf, tmp_path, capsys, monkeypatch
     written = json.loads(capsys.readouterr().out)
     assert {name: b["fingerprint"] for name, b in written["builds"].items()} == {
         s["id"]: s["fingerprint"] for s in plan["shards"]}
+
+
+def test_k8s_job_refuses_more_shards_than_an_indexed_job_allows_and_prints_nothing(conf, tmp_path, capsys):
+    # The shard count of a k8s-job comes from the shard list: `plan --shards` resolves one per variant (or
+    # per Kubernetes version), `--from FILE` takes a saved list as it is. A list one past the limit goes in
+    # by --from (resolving 100001 variants would take hours).
+    from edgeforge_ext.shards.kubernetes import MAX_COMPLETIONS
+
+    workdir = tmp_path / "w"
+
+    def k8s_job_from_list_of(count: int) -> tuple[int, str, str]:
+        saved = tmp_path / "shards.json"
+        saved.write_text(json.dumps({"format": 1, "created": None, "shard_by": "variant",
+                                     "shards": [{"id": f"s{i}", "order": i} for i in range(count)]}))
+        code = run(["--config", str(conf), "--workdir", str(workdir), "plan", "--from", str(saved),
+                    "--format", "k8s-job"])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    code, out, err = k8s_job_from_list_of(MAX_COMPLETIONS + 1)
+    assert code == 2, err  # a usage error (errors.UsageError, README: exit codes)
+    assert "error: 100001 shards, but an Indexed Job has at most 100000 completions" in err
+    assert out == ""  # no manifest, not even the header: `> job.yaml` holds nothing to apply
+    assert not workdir.exists()
+    # At the limit itself the count passes; such a list is then refused by the ConfigMap's 1 MiB instead.
+    code, out, err = k8s_job_from_list_of(MAX_COMPLETIONS)
+    assert code == 2 and "a ConfigMap holds at most 1048576" in err and "completions" not in err, err
+    assert out == ""

@@ -14,6 +14,7 @@ import pytest
 
 from edgeforge_ext.cli import run
 from tests.engine.buildkit import REMOTE_BUILDKIT
+from tests.engine.shard_helpers import cli_process
 
 
 @pytest.fixture
@@ -151,3 +152,66 @@ def test_outside_github_actions_nothing_is_annotated(docker_client, canvos_repo,
     assert code == 5
     assert "::" not in err and "==> checkout" in err
     assert not summary.exists()
+
+
+def test_gather_summarises_each_shard_in_the_job_summary(canvos_repo, tmp_path, gha, monkeypatch, capsys):
+    # No Docker anywhere: the plan host plans without one, and the one shard that runs does so on a runner
+    # without a daemon (a real failure, exit 6, with its record); the other never reports.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
+    config = tmp_path / "edgeforge.toml"
+    config.write_text(f"""
+[canvos]
+url = "{canvos_repo.url}"
+ref = "v4.10.0"
+
+[build]
+k8s_versions = ["1.32.3"]
+custom_tag = "nightly"
+skip = ["preflight"]
+
+[site]
+palette_endpoint = "api.spectrocloud.com"
+
+[push]
+enabled = false
+
+[[variants]]
+name = "alpha"
+
+[[variants]]
+name = "beta"
+custom_tag = "beta"
+""")
+    base = ["--config", str(config)]
+    assert run([*base, "--workdir", str(tmp_path / "w"), "plan", "--all", "--shards", "--format", "json"]) == 0
+    (tmp_path / "shards.json").write_text(capsys.readouterr().out)
+    out = tmp_path / "out"
+    shard = cli_process([*base, "--workdir", str(tmp_path / "runner-0"), "build", "--shard", "alpha"],
+                        EDGEFORGE_OUTPUT_DIR=str(out))
+    _out, err = shard.communicate(timeout=120)
+    assert shard.returncode == 6, err
+    gather = [*base, "gather", str(out), "--plan", str(tmp_path / "shards.json"), "--output", str(tmp_path / "g")]
+
+    # GITHUB_STEP_SUMMARY set, but not under Actions: the file is left alone.
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    assert run(gather) == 6
+    capsys.readouterr()
+    assert gha.read_text() == "earlier step\n"
+    assert (tmp_path / "g" / "edgeforge-summary.json").exists()  # gather itself did run
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert run(gather) == 6  # the failed shard's own exit code
+    err = capsys.readouterr().err
+    errors = [ln for ln in err.splitlines() if ln.startswith("::error::")]
+    assert len(errors) == 3 and errors[0].startswith("::error::shard alpha: cannot reach the Docker daemon")
+    assert errors[1] == "::error::shard beta: missing: no record from this shard"
+    assert "2 of 2 shard(s) did not succeed; failed: alpha (exit 6); missing: beta" in errors[2]
+    text = gha.read_text()
+    assert text.startswith("earlier step\n### edgeforge-ext build\n")  # appended, never overwritten
+    lines = text.splitlines()
+    assert "| build | status | CanvOS | ISO | sha256 | provider images | time |" in lines
+    rows = [ln for ln in lines if ln.startswith(("| alpha ", "| beta "))]
+    assert [[c.strip() for c in r.strip("|").split("|")][:2] for r in rows] == [
+        ["alpha", "❌ failed (exit 6)"], ["beta", "⏭️ not-run"]]  # the configuration's order
+    failures = [ln for ln in lines if ln.startswith("- ")]  # the errors, under the table
+    assert len(failures) == 1 and failures[0].startswith("- **alpha**: cannot reach the Docker daemon"), failures
