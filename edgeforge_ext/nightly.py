@@ -437,8 +437,10 @@ def markdown(summary: Summary) -> str:
         status = f"{icon.get(r.status, '')} {r.status}" + (f" (exit {r.exit_code})" if r.exit_code else "")
         lines.append("| " + " | ".join(_cell(x) for x in (r.name, status, canvos, iso, sha, images,
                                                             f"{r.seconds:.0f}s")) + " |")
-    errors = [r for r in summary.results if r.error]
-    if errors:
+    # Under the table, why each build failed or did not run ("missing: no record from this shard" from
+    # gather, "an earlier variant failed" from build --all): the row alone cannot tell those apart.
+    notes = [(r.name, r.error or r.reason) for r in summary.results if r.error or (r.status == "not-run" and r.reason)]
+    if notes:
         lines.append("")
-        lines.extend(f"- **{_cell(r.name)}**: {_cell(r.error or '')}" for r in errors)
+        lines.extend(f"- **{_cell(name)}**: {_cell(why)}" for name, why in notes)
     return "\n".join(lines) + "\n"

@@ -213,5 +213,6 @@ custom_tag = "beta"
     rows = [ln for ln in lines if ln.startswith(("| alpha ", "| beta "))]
     assert [[c.strip() for c in r.strip("|").split("|")][:2] for r in rows] == [
         ["alpha", "❌ failed (exit 6)"], ["beta", "⏭️ not-run"]]  # the configuration's order
-    failures = [ln for ln in lines if ln.startswith("- ")]  # the errors, under the table
-    assert len(failures) == 1 and failures[0].startswith("- **alpha**: cannot reach the Docker daemon"), failures
+    failures = [ln for ln in lines if ln.startswith("- ")]  # why each did not succeed, under the table
+    assert len(failures) == 2 and failures[0].startswith("- **alpha**: cannot reach the Docker daemon"), failures
+    assert failures[1] == "- **beta**: missing: no record from this shard"  # not-run alone does not say why
