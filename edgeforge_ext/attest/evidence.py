@@ -39,7 +39,8 @@ def sbom(artifact: str, sha256: str, contents: Contents, created: str) -> dict[s
     """The SPDX document of an artifact. Its namespace is derived from the artifact's digest: the same
     artifact gets the same document name, a rebuilt one another."""
     namespace = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'edgeforge-ext:{artifact}@{sha256}')}"
-    comment = f"packages read from {contents.read_from}" if contents.read_from else contents.note
+    read = f"packages read from {contents.read_from}" if contents.read_from else ""
+    comment = "; ".join(x for x in (read, contents.note) if x)  # the note: what could not be read
     return spdx.document(name=f"{artifact.rsplit('/', 1)[-1]}-sbom", namespace=namespace, created=created,
                          tool=TOOL, artifact=artifact, artifact_sha256=sha256, packages=contents.packages,
                          release=contents.release, comment=comment)

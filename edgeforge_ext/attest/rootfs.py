@@ -42,10 +42,16 @@ def from_files(files: dict[str, bytes | None], where: str) -> Contents:
     rpm = next((p for p in RPM_DBS if files.get(p) is not None), None)
     if rpm in RPM_SQLITE:
         try:
-            return Contents(tuple(rpmdb_sqlite(files[rpm] or b"")), release, f"{where}:/{rpm}")
-        except RpmdbError as e:  # one unreadable header and the list would be incomplete: none is given
+            packages, damaged = rpmdb_sqlite(files[rpm] or b"")
+        except RpmdbError as e:
             return Contents((), release, "", f"{where} has an rpm database (/{rpm}) that cannot be read: {e}: "
                             "no packages listed")
+        note = ""
+        if damaged:  # listed without them, as `rpm -qa` lists them; the SBOM says which are missing
+            note = (f"{where}:/{rpm} has {len(damaged)} damaged package header(s), skipped as rpm skips them "
+                    f"(so the list lacks those packages): {'; '.join(damaged[:5])}"
+                    + (f"; and {len(damaged) - 5} more" if len(damaged) > 5 else ""))
+        return Contents(tuple(packages), release, f"{where}:/{rpm}", note)
     if rpm is not None:
         kind = "ndb" if rpm.endswith(".db") else "BerkeleyDB"
         return Contents((), release, "", f"{where} has an rpm {kind} database (/{rpm}), which edgeforge-ext "

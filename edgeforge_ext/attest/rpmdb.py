@@ -30,20 +30,25 @@ class RpmdbError(ValueError):
     """The database or one of its headers cannot be read: the message says what and where."""
 
 
-def rpmdb_sqlite(data: bytes) -> list[Package]:
-    """The installed packages of an rpmdb.sqlite, in rpm's order (hnum, as `rpm -qa` lists them)."""
+def rpmdb_sqlite(data: bytes) -> tuple[list[Package], list[str]]:
+    """The installed packages of an rpmdb.sqlite, in rpm's order (hnum, as `rpm -qa` lists them), and what
+    was wrong with each header that could not be read. Those are skipped and the rest listed, as rpm does
+    (lib/rpmdb.c, rpmdbNextIterator; rpm 4.18 -qa says "error: rpmdbNextIterator: skipping h# 1 blob
+    size(1332): BAD, 8 + 16 * il(40) + dl(684)" and lists the other packages: tests/attest)."""
     rows = _packages_rows(data)
-    packages = []
+    packages: list[Package] = []
+    damaged: list[str] = []
     for hnum, blob in rows:
-        if not isinstance(blob, bytes):
-            raise RpmdbError(f"package #{hnum}: its header is not a blob")
         try:
+            if not isinstance(blob, bytes):
+                raise RpmdbError("its header is not a blob")
             package = header_package(blob)
         except RpmdbError as e:
-            raise RpmdbError(f"package #{hnum}: {e}") from None
+            damaged.append(f"package #{hnum}: {e}")
+            continue
         if package is not None:
             packages.append(package)
-    return packages
+    return packages, damaged
 
 
 def _packages_rows(data: bytes) -> list[tuple[int, object]]:

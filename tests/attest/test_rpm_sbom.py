@@ -4,6 +4,7 @@ files are; and the header parser on broken and pseudo-package headers, without r
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import struct
@@ -113,19 +114,32 @@ def test_the_sbom_lists_the_packages_rpm_installed(tmp_path, dbpath):
     assert spdx_problems(doc) == []
 
 
-def test_a_truncated_header_in_a_real_database_is_said_not_guessed(tmp_path):
-    root, _rpm = _rootfs_with_rpmdb(tmp_path, "var/lib/rpm")
+def test_a_damaged_header_in_a_real_database_is_skipped_as_rpm_skips_it_and_said(tmp_path):
+    root, rpm = _rootfs_with_rpmdb(tmp_path, "var/lib/rpm")
     db_file = root / "var/lib/rpm/rpmdb.sqlite"
     db = sqlite3.connect(db_file)
     hnum, blob = db.execute("SELECT hnum, blob FROM Packages ORDER BY hnum LIMIT 1").fetchone()
     db.execute("UPDATE Packages SET blob = ? WHERE hnum = ?", (blob[:-10], hnum))
     db.commit()
     db.close()
+    # rpm itself lists the other package and says it skipped this header
+    proc = subprocess.run([*rpm, "-qa", "--qf", "%{NAME}\\n"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert re.search(rf"rpmdbNextIterator: skipping h# +{hnum} blob size\({len(blob)}\): BAD", proc.stderr), \
+        proc.stderr  # rpm 4.18's words: the size the header's index gives
+    assert len(proc.stdout.split()) == 1
+
     contents = from_files(_files(root), "the image x")
-    assert contents.packages == ()
-    assert contents.note.startswith("the image x has an rpm database (/var/lib/rpm/rpmdb.sqlite) that cannot "
-                                    f"be read: package #{hnum}: its header is truncated or malformed")
-    assert contents.note.endswith("no packages listed")
+    assert [p.name for p in contents.packages] == proc.stdout.split()
+    assert contents.read_from == "the image x:/var/lib/rpm/rpmdb.sqlite"
+    assert contents.note == ("the image x:/var/lib/rpm/rpmdb.sqlite has 1 damaged package header(s), skipped as "
+                             "rpm skips them (so the list lacks those packages): "
+                             f"package #{hnum}: its header is truncated or malformed: {len(blob) - 10} bytes "
+                             f"where its index ({struct.unpack_from('>I', blob)[0]} tags, "
+                             f"{struct.unpack_from('>I', blob, 4)[0]} bytes of data) says {len(blob)}")
+    doc = sbom("registry.example/edge/fedora", "sha256:" + "ab" * 32, contents, "2024-05-01T10:00:00Z")
+    assert doc["comment"] == f"packages read from {contents.read_from}; {contents.note}"  # the gap is in the SBOM
+    assert spdx_problems(doc) == []
 
 
 # Headers made here, for what a real database of Debian's rpm cannot show: broken ones, and rpm's
