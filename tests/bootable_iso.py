@@ -9,6 +9,8 @@ off. Variants:
 
   good                everything above
   no-efi              BIOS only: no El Torito UEFI entry, no EFI system partition (grub-mkrescue -d i386-pc)
+  no-bios             UEFI only: no El Torito BIOS entry, no MBR boot code (grub-mkrescue -d x86_64-efi: its
+                      first sector starts with an Apple partition map's block 0, "ER", and holds no code)
   efi-without-binary  the UEFI entry's FAT image without EFI/BOOT/*.EFI (deleted with mtools)
   no-user-data        no /files-iso/config.yaml
   silent              boots, but /init never prints the login prompt (a hung installer)
@@ -33,7 +35,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-VARIANTS = ("good", "no-efi", "efi-without-binary", "no-user-data", "silent", "uefi-boot-fails")
+VARIANTS = ("good", "no-efi", "no-bios", "efi-without-binary", "no-user-data", "silent", "uefi-boot-fails")
 VOLUME_LABEL = "COS_LIVE"
 USER_DATA = b"#cloud-config\nstylus:\n  site:\n    name: edgeforge-boot-fixture\n"
 # CD drivers for QEMU's pc (PIIX IDE) and q35 (AHCI) machines, in load order.
@@ -137,7 +139,8 @@ def build_iso(kit: Kit, variant: str, out: Path, user_data: bytes = USER_DATA) -
         if variant != "no-user-data":
             (tree / "files-iso").mkdir()
             (tree / "files-iso" / "config.yaml").write_bytes(user_data)
-        platform = ["-d", "/usr/lib/grub/i386-pc"] if variant == "no-efi" else []
+        platform = {"no-efi": ["-d", "/usr/lib/grub/i386-pc"],
+                    "no-bios": ["-d", "/usr/lib/grub/x86_64-efi"]}.get(variant, [])
         partial = Path(tmp) / "out.iso"
         _run([kit.grub_mkrescue, *platform, "-o", str(partial), str(tree), "--", "-volid", VOLUME_LABEL])
         if variant == "efi-without-binary":

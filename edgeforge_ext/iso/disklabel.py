@@ -56,7 +56,7 @@ def read_label(read: Reader) -> DiskLabel:
     if len(head) < SECTOR:
         return DiskLabel(False, False, (), None)
     signature = head[510:512] == b"\x55\xaa"
-    boot_code = signature and any(head[:440])
+    boot_code = signature and _has_boot_code(head[:440])
     mbr: list[Partition] = []
     if signature:
         for i in range(4):
@@ -64,6 +64,16 @@ def read_label(read: Reader) -> DiskLabel:
             if ptype != 0 and count and status in (0x00, 0x80):
                 mbr.append(Partition("mbr", i + 1, f"0x{ptype:02x}", lba * SECTOR, count * SECTOR))
     return DiskLabel(signature, boot_code, tuple(mbr), _gpt(read, head))
+
+
+def _has_boot_code(code: bytes) -> bool:
+    """The MBR's code area holds something besides zeros and an Apple partition map's block 0. xorriso (and so
+    grub-mkrescue) starts an image that has an APM with "ER", its block size and a two-byte jump ("ER\\x08\\x00
+    \\xeb\\x02\\xff\\xff"); with BIOS boot code the code follows (an isohybrid MBR), with none (a UEFI-only
+    grub-mkrescue ISO) zeros do."""
+    if code[:2] == b"ER":
+        code = code[8:]
+    return any(code)
 
 
 def _gpt(read: Reader, head: bytes) -> tuple[Partition, ...] | None:

@@ -56,6 +56,20 @@ def test_no_efi_entry(boot_isos: BootIsos, user_data: Path, capsys) -> None:
     assert "error: the ISO" in err and "uefi-entry: no UEFI boot entry" in err
 
 
+def test_a_uefi_only_iso_is_not_said_to_boot_bios_from_a_usb_stick(boot_isos: BootIsos, user_data: Path,
+                                                                   capsys) -> None:
+    """grub-mkrescue -d x86_64-efi writes no boot code, only an Apple partition map's block 0 ("ER", a jump
+    over two bytes) at the start of the image: that is not code a BIOS could boot from a USB stick."""
+    code, data, err = inspect(capsys, str(boot_isos["no-bios"]), "--user-data", str(user_data))
+    assert code == 8
+    assert data["mbr_boot_code"] is False
+    c = checks(data)
+    assert c["uefi-entry"]["status"] == "ok" and c["usb-uefi"]["status"] == "ok"
+    assert c["bios-entry"]["status"] == "failed"
+    assert c["usb-bios"]["status"] == "failed" and "an MBR without boot code" in c["usb-bios"]["detail"]
+    assert "usb-bios" in err
+
+
 def test_efi_entry_without_the_binary(boot_isos: BootIsos, user_data: Path, capsys) -> None:
     code, data, err = inspect(capsys, str(boot_isos["efi-without-binary"]), "--user-data", str(user_data))
     assert code == 8
