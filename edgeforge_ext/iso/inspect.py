@@ -292,8 +292,10 @@ class _Inspector:
         else:
             why = "no MBR (no 0x55AA signature)" if not label.mbr_signature else \
                 "an MBR without boot code" if not label.mbr_boot_code else "an MBR without partitions"
+            expected = " (expected for a UKI ISO, which boots with UEFI only)" if self.result.uki else ""
             self.add("usb-bios", "warning" if self.result.uki else "failed",
-                     f"not a hybrid ISO for BIOS: {why}; written to a USB stick it does not boot on BIOS machines",
+                     f"not a hybrid ISO for BIOS: {why}; written to a USB stick it does not boot on BIOS machines"
+                     f"{expected}",
                      "" if self.result.uki else "rebuild with xorriso's isohybrid MBR (--grub2-mbr or -isohybrid-mbr)")
         esps = label.efi_system_partitions()
         if not esps:

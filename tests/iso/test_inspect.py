@@ -151,7 +151,8 @@ def test_a_uki_iso_without_a_bios_entry_only_warns(uefi_only_isos: dict[str, Pat
     c = checks(data)
     assert c["bios-entry"] == {"name": "bios-entry", "status": "warning", "hint": "",
                                "detail": "no BIOS boot entry: expected for a UKI ISO, which boots with UEFI only"}
-    assert c["usb-bios"]["status"] == "warning"  # no isohybrid MBR either: also expected
+    assert c["usb-bios"]["status"] == "warning"  # no isohybrid MBR either: also expected, and said so
+    assert c["usb-bios"]["detail"].endswith("(expected for a UKI ISO, which boots with UEFI only)")
     assert c["uefi-entry"]["status"] == "ok" and c["efi-binary"]["status"] == "ok" and c["usb-uefi"]["status"] == "ok"
     assert c["user-data"]["status"] == "ok" and "/config.yaml present" in c["user-data"]["detail"]
     assert "expected for a UKI ISO" in " ".join(err.split()) and "UKI; read in" in err and "FAILED" not in err
