@@ -22,7 +22,7 @@ def checked_plan(config: Config) -> Plan:
     facts, checkout = sources.look(config)
     assert facts is not None  # look() clones when the work directory has no checkout at the ref
     if checkout is not None:
-        console.note(f"reading CanvOS from the checkout in {checkout} ({facts.tag or facts.sha[:12]}; no network)")
+        console.note(f"reading CanvOS from the checkout in {checkout} ({facts.tag or facts.sha[:12]}; nothing fetched)")
     plan = make_plan(config, sources.to_source(facts))
     render_in_memory(config, plan)
     if checkout is not None:

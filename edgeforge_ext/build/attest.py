@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from edgeforge_ext.attest.keys import Signer, Verifier
     from edgeforge_ext.attest.rootfs import Contents
     from edgeforge_ext.canvos.build_inputs import BuildInputs
+    from edgeforge_ext.canvos.repo import CanvosFacts
     from edgeforge_ext.registry.client import Clients, Credentials
 
 # The one tag in a repository that an attested push moves before the evidence is verified (the Docker
@@ -88,7 +89,7 @@ def build_facts(build: Build) -> BuildFacts:
         pinned = base.partition("@sha256:")[2]
         deps.append(Dependency("BASE_IMAGE", {"sha256": pinned} if pinned else {}, base,
                                {} if pinned else {"digest": "not pinned: resolved by BuildKit inside Earthly"}))
-    deps.extend(_build_inputs(config))
+    deps.extend(_build_inputs(config, build.facts))
     deps.append(Dependency(".arg", {"sha256": hashlib.sha256(_arg_text(build).encode()).hexdigest()}, "",
                            {"content": "omitted: hash only"}))
     if build.user_data:
@@ -99,13 +100,13 @@ def build_facts(build: Build) -> BuildFacts:
     return BuildFacts(parameters, tuple(deps), build.run_id, rfc3339(started), rfc3339(time.time()), __version__)
 
 
-def _build_inputs(config: Config) -> list[Dependency]:
+def _build_inputs(config: Config, facts: CanvosFacts | None) -> list[Dependency]:
     """The images the CanvOS build pulled for itself: the list `images list --build-inputs` gives (read from
-    the checkout's Earthfile for these options), by the same function."""
+    the Earthfile of the commit this build checked out, `facts`, for these options), by the same function."""
     from edgeforge_ext.canvos.sources import build_inputs
     from edgeforge_ext.registry.client import Clients, credentials_for
 
-    inputs = build_inputs(config)
+    inputs = build_inputs(config, facts)
     if not config.build.inputs_registry:
         return build_input_dependencies(config, inputs, None)
     with Clients(lambda host: credentials_for(config, host)) as clients:

@@ -304,13 +304,33 @@ def _status(g: Any) -> _Status:
 
 
 def same_url(a: str, b: str) -> bool:
-    """Two remote URLs name the same repository (ignoring credentials, a trailing / or .git)."""
+    """Two remote URLs name the same repository (ignoring credentials, a trailing / or .git; a local
+    path and its file:// URL are the same repository, as git reads them: percent-decoded, host empty or
+    localhost)."""
 
     def norm(u: str) -> str:
-        u = scrub_url(u).strip().rstrip("/")
+        u = scrub_url(u).strip()
+        if u[:7].lower() == "file://":
+            from urllib.parse import unquote, urlsplit
+
+            parts = urlsplit(u)
+            if parts.netloc.lower() in ("", "localhost"):
+                u = unquote(parts.path)
+        u = u.rstrip("/")
         return u[:-4] if u.endswith(".git") else u
 
     return norm(a) == norm(b)
+
+
+def origin_url(path: Path) -> str:
+    """The `origin` remote's URL of the git checkout at `path` ("" without one), read in-process (no git
+    call). A checkout that cannot be read is a CheckoutError (exit 4), left untouched."""
+    git = _gitpython()
+
+    try:
+        return str(git.Repo(path).config_reader("repository").get_value('remote "origin"', "url", default=""))
+    except (git.exc.GitError, ValueError, OSError) as exc:
+        raise _broken(path, exc) from None
 
 
 # ---------------------------------------------------------------- the checkout
@@ -319,8 +339,6 @@ def same_url(a: str, b: str) -> bool:
 def _inspect(path: Path, url: str) -> bool:
     """True when `path` is our checkout of `url`; False when it is absent or an empty directory.
     Anything else is reported (CheckoutError) and left as it is. Runs no git process."""
-    git = _gitpython()
-
     left = "it was left untouched"
     if not path.exists() and not path.is_symlink():
         return False
@@ -334,11 +352,7 @@ def _inspect(path: Path, url: str) -> bool:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise CheckoutError(f"{path} is not a git checkout (it holds {shown}); {left}",
                             hint="move it away or choose another --workdir")
-    try:
-        # Read in-process: spares a git call on every run.
-        origin = str(git.Repo(path).config_reader("repository").get_value('remote "origin"', "url", default=""))
-    except (git.exc.GitError, ValueError, OSError) as exc:
-        raise _broken(path, exc) from None
+    origin = origin_url(path)  # read in-process: spares a git call on every run
     if not same_url(origin, url):
         found = f"a checkout of {scrub_url(origin)}" if origin else "a git checkout without an 'origin' remote"
         raise CheckoutError(f"{path} is {found}, not of {scrub_url(url)}; {left}",
@@ -592,10 +606,13 @@ def parse_arg_file(text: str) -> dict[str, str]:
 
 
 def resolve_remote(url: str, ref: str) -> tuple[str | None, str]:
-    """(tag or None, sha) of `ref` in the remote, by `git ls-remote`: no local side effects."""
+    """(tag or None, sha) of `ref` in the remote, by `git ls-remote`: no local side effects. `latest` is
+    the rule checkout uses (latest_release), on the remote's tags only (`ls-remote --tags`)."""
     g = _git(None)
+    ref = ref.strip() or LATEST
+    which = ("--tags",) if ref == LATEST else ("--tags", "--heads")
     with git_transport(url) as (remote, env), _git_errors(f"could not list the refs of {scrub_url(url)}", url):
-        out = str(g.ls_remote("--tags", "--heads", remote, env=env or None))
+        out = str(g.ls_remote(*which, remote, env=env or None))
     tags: dict[str, str] = {}
     branches: dict[str, str] = {}
     for line in out.splitlines():
@@ -615,10 +632,10 @@ def resolve_remote(url: str, ref: str) -> tuple[str | None, str]:
         known = {s for s in (*tags.values(), *branches.values()) if s.startswith(prefix)}
         return known.pop() if len(known) == 1 else None
 
-    return _resolve(ref.strip() or LATEST, tags, branches, url, lookup)
+    return _resolve(ref, tags, branches, url, lookup)
 
 
 __all__ = [
-    "LATEST", "OWN_FILES", "CanvosFacts", "checkout", "latest_release", "parse_arg_file", "read_facts",
-    "resolve_remote", "same_url", "scrub_url", "version_key",
+    "LATEST", "OWN_FILES", "CanvosFacts", "checkout", "latest_release", "origin_url", "parse_arg_file",
+    "read_facts", "resolve_remote", "same_url", "scrub_url", "version_key",
 ]

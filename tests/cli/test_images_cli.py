@@ -248,10 +248,10 @@ def test_inputs_without_any_image_are_a_usage_error(tmp_path, capsys):
     '[registry.mapping_rules]\n"ttl.sh" = "10.10.254.254:8000/mirror/ttl"\n',
 ])
 def test_build_pushes_where_images_rewrite_says_the_host_pulls(canvos_checkout, capsys, registry_toml):
-    workdir, _repo = canvos_checkout
+    workdir, repo = canvos_checkout
     config = workdir / "edgeforge.toml"
-    config.write_text(f'workdir = "{workdir}"\n[canvos]\nref = "v4.10.0"\n[build]\nk8s_versions = ["1.32.3"]\n'
-                      + registry_toml)
+    config.write_text(f'workdir = "{workdir}"\n[canvos]\nurl = "{repo.url}"\nref = "v4.10.0"\n'
+                      '[build]\nk8s_versions = ["1.32.3"]\n' + registry_toml)
     common = ["--config", str(config)]
     assert run([*common, "plan", "--push-to", "external", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
@@ -266,8 +266,9 @@ def test_list_build_inputs_reads_the_checkouts_earthfile(canvos_checkout, capsys
     """The fixture's v4.10.0 Earthfile (tests/canvos_fixture.py, shaped as the real one): its base image is
     the Dockerfile's `FROM $BASE` with BASE_IMAGE derived from $SPECTRO_PUB_REPO; the ISO is made in
     $OSBUILDER_IMAGE; each can be moved by the ARG that carries it."""
-    workdir, _repo = canvos_checkout
-    code = run(["--workdir", str(workdir), "images", "list", "--build-inputs", "--json", "--k8s-version", "1.32.3"])
+    workdir, repo = canvos_checkout
+    code = run(["--workdir", str(workdir), "images", "list", "--build-inputs", "--json", "--canvos-url", repo.url,
+                "--k8s-version", "1.32.3"])
     out, err = _out(capsys)
     assert code == 0, err
     images = {i["ref"]: i for i in json.loads(out)["images"]}

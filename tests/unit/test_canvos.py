@@ -214,6 +214,19 @@ def test_scrub_url(text: str, expected: str) -> None:
     assert scrub_url(text) == expected
 
 
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("/srv/git/CanvOS.git", "file:///srv/git/CanvOS.git", True),  # git reads both as the same repository
+    ("/srv/git/CanvOS", "file://localhost/srv/git/CanvOS.git/", True),
+    ("/srv/my git/CanvOS.git", "file:///srv/my%20git/CanvOS.git", True),  # as Path.as_uri() writes it
+    ("https://u:tok@github.com/acme/CanvOS.git", "https://github.com/acme/CanvOS", True),
+    ("file://otherhost/srv/git/CanvOS.git", "/srv/git/CanvOS.git", False),
+    ("https://github.com/srv/git/CanvOS.git", "/srv/git/CanvOS.git", False),
+    ("https://github.com/spectrocloud/CanvOS.git", "https://github.com/acme/CanvOS.git", False),
+])
+def test_same_url(a: str, b: str, same: bool) -> None:
+    assert canvos.same_url(a, b) is same and canvos.same_url(b, a) is same
+
+
 def test_clone_failure_with_credentials_is_scrubbed(tmp_path: Path) -> None:
     url = f"http://builder:hunter2@127.0.0.1:{free_port()}/acme/CanvOS.git"  # nothing listens there
     with pytest.raises(CheckoutError) as err:
