@@ -477,10 +477,15 @@ def tag_image(c: Any, src: str, dst: str) -> None:
 
 
 # Words of the daemon's push errors worth another attempt, e.g. "received unexpected HTTP status: 500 Internal
-# Server Error" (docker-registry answers 500 to a storage race under concurrent pushes).
+# Server Error" (docker-registry answers 500 to a storage race under concurrent pushes). Another race of two
+# pushes into one repository: docker-registry rewrites a blob's link file in place, and a manifest PUT that
+# reads it mid-write finds it empty, "errors: digest invalid manifest blob unknown: blob unknown to registry",
+# although the daemon has just pushed that blob (seen in CI: two builds pushing the same names at once). A
+# second push finds every blob there and only puts the manifest again.
 _TRANSIENT = ("timeout", "timed out", "connection reset", "connection refused", "broken pipe", "eof",
               "internal server error", "bad gateway", "service unavailable", "gateway timeout",
-              "503", "502", "504", "429", "too many requests", "temporarily unavailable", "tls handshake")
+              "503", "502", "504", "429", "too many requests", "temporarily unavailable", "tls handshake",
+              "blob unknown to registry")
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 

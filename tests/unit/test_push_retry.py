@@ -12,6 +12,8 @@ from edgeforge_ext.engine import _transient
     "Put \"http://10.10.254.254:8000/v2/x/blobs/uploads/1\": net/http: TLS handshake timeout",
     "write tcp 127.0.0.1:5000: connection reset by peer",
     "toomanyrequests: too many requests",
+    # docker-registry's link-file race between two pushes into one repository (the daemon's words, from CI)
+    "errors: digest invalid manifest blob unknown: blob unknown to registry",
 ])
 def test_a_server_side_or_network_failure_is_tried_again(text):
     assert _transient(text)
