@@ -163,18 +163,26 @@ def uefi_only_iso(boot_kit: dict[str, bytes], out: Path, *, uki: bool, user_data
         tree.mkdir()
         (tree / "config.yaml").write_bytes(user_data)
         efi = tree / "efi.img"
-        efi.write_bytes(boot_kit["efi.img"])
-        if uki:
-            conf = base / "loader.conf"
-            conf.write_text("timeout 0\ndefault @saved\n")
-            _run(["mmd", "-i", str(efi), "::/loader", "::/loader/entries"])
-            _run(["mcopy", "-i", str(efi), str(conf), "::/loader/loader.conf"])
+        efi.write_bytes(uki_efi_image(boot_kit["efi.img"]) if uki else boot_kit["efi.img"])
         partial = base / "out.iso"
         _run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "UKI_ISO", "-e", "efi.img", "-no-emul-boot",
               "-append_partition", "2", "0xef", str(efi), "-o", str(partial), str(tree)])
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(partial), out)
     return out
+
+
+def uki_efi_image(efi: bytes) -> bytes:
+    """GRUB's EFI FAT image with systemd-boot's loader/ directory (loader.conf, entries/) added: where a UKI
+    ISO's EFI image differs from a GRUB one as far as `iso inspect` looks (AuroraBoot's build-uki puts
+    systemd-boot there). Needs mtools."""
+    with tempfile.TemporaryDirectory(prefix="edgeforge-uki-efi-") as tmp:
+        image, conf = Path(tmp) / "efi.img", Path(tmp) / "loader.conf"
+        image.write_bytes(efi)
+        conf.write_text("timeout 0\ndefault @saved\n")
+        _run(["mmd", "-i", str(image), "::/loader", "::/loader/entries"])
+        _run(["mcopy", "-i", str(image), str(conf), "::/loader/loader.conf"])
+        return image.read_bytes()
 
 
 def _delete_efi_binaries(kit: Kit, iso: Path) -> None:
@@ -236,7 +244,8 @@ def _run(cmd: list[str]) -> str:
 
 def standin_boot_kit() -> dict[str, bytes] | None:
     """GRUB's boot images for an ISO made by `xorriso -as mkisofs` (the Earthly stand-in's): the BIOS El
-    Torito image, the EFI FAT image holding EFI/BOOT/BOOTX64.EFI, and the isohybrid MBR. None when GRUB's
+    Torito image, the EFI FAT image holding EFI/BOOT/BOOTX64.EFI (and its UKI form, with loader/), and the
+    isohybrid MBR. None when GRUB's
     packages are missing. Taken from a grub-mkrescue image so they are exactly what GRUB ships."""
     if isinstance(find_kit(), str):
         return None
@@ -248,5 +257,7 @@ def standin_boot_kit() -> dict[str, bytes] | None:
         _run(["xorriso", "-osirrox", "on", "-indev", str(base / "skeleton.iso"),
               "-extract", "/boot/grub/i386-pc/eltorito.img", str(base / "eltorito.img"),
               "-extract", "/efi.img", str(base / "efi.img")])
-        return {"eltorito.img": (base / "eltorito.img").read_bytes(), "efi.img": (base / "efi.img").read_bytes(),
+        efi = (base / "efi.img").read_bytes()
+        return {"eltorito.img": (base / "eltorito.img").read_bytes(), "efi.img": efi,
+                "efi-uki.img": uki_efi_image(efi),
                 "boot_hybrid.img": Path("/usr/lib/grub/i386-pc/boot_hybrid.img").read_bytes()}

@@ -199,10 +199,11 @@ def _add_grub_boot_kit(ctx: _Context) -> list[str]:
     require(kit is not None, f"no GRUB boot images for the Earthly double's ISO builder: {why}")
     assert kit is not None
     # efi.img (made by mformat) differs run to run; GRUB's version shows in eltorito.img, hashed whole.
-    ctx.data(f"{GRUB_KIT}/efi.img", kit["efi.img"], identity=b"efi.img of " + kit["eltorito.img"])
+    for name in ("efi.img", "efi-uki.img"):
+        ctx.data(f"{GRUB_KIT}/{name}", kit[name], identity=name.encode() + b" of " + kit["eltorito.img"])
     for name in ("eltorito.img", "boot_hybrid.img"):
         ctx.data(f"{GRUB_KIT}/{name}", kit[name])
-    return [f"{GRUB_KIT}/{name}" for name in ("efi.img", "eltorito.img", "boot_hybrid.img")]
+    return [f"{GRUB_KIT}/{name}" for name in ("efi.img", "efi-uki.img", "eltorito.img", "boot_hybrid.img")]
 
 
 def build_context() -> tuple[io.BytesIO, str]:

@@ -80,14 +80,16 @@ def make_image(dest: str, name: str, *, iso_tools: bool) -> None:
 # What osbuilder's `build-iso` (Kairos osbuilder-tools /entrypoint.sh; AuroraBoot on CanvOS main) makes of
 # an overlay, as far as the wrapper looks: a hybrid ISO with El Torito BIOS and UEFI entries, an isohybrid
 # MBR and an EFI system partition (GRUB's images, from the double's own image), the overlay at its root.
-# `build-iso --uefi-only` is the UKI form (enki build-uki): UEFI entry and ESP only, no BIOS boot.
+# `build-iso --uefi-only` is the UKI form (enki build-uki): UEFI entry and ESP only, no BIOS boot, and an
+# EFI image with systemd-boot's loader/ directory (AuroraBoot's UKI ISO boots systemd-boot), which is how
+# `iso inspect` tells a UKI ISO without being told.
 # Usage: build-iso [--uefi-only] VOLUME_LABEL OUTPUT.iso DIRECTORY
 BUILD_ISO = r"""set -e
 kit=/usr/share/earthly-double/grub
-bios=1; [ "$1" = --uefi-only ] && { bios=""; shift; }
+bios=1 efi=efi.img; [ "$1" = --uefi-only ] && { bios="" efi=efi-uki.img; shift; }
 label=$1 out=$2 dir=$3
-cp "$kit/efi.img" "$dir/efi.img"
-set -- -e efi.img -no-emul-boot -append_partition 2 0xef "$kit/efi.img"
+cp "$kit/$efi" "$dir/efi.img"
+set -- -e efi.img -no-emul-boot -append_partition 2 0xef "$kit/$efi"
 if [ -n "$bios" ]; then
     mkdir -p "$dir/boot/grub/i386-pc" && cp "$kit/eltorito.img" "$dir/boot/grub/i386-pc/"
     set -- --grub2-mbr "$kit/boot_hybrid.img" -b boot/grub/i386-pc/eltorito.img -no-emul-boot \

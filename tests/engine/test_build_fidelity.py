@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -245,5 +246,13 @@ def test_uki_build_needs_the_keys_then_collects_without_a_checksum_file(
         assert checks["user-data"]["status"] == "ok" and checks["user-data"]["detail"].startswith("/config.yaml")
         assert checks["uefi-entry"]["status"] == "ok"
         assert checks["bios-entry"]["status"] == "warning"  # a UKI ISO boots with UEFI only
+        # Without the build's word for it (no report beside it), iso inspect tells a UKI ISO by its EFI image
+        # (systemd-boot's loader/, as AuroraBoot's build-uki makes it)
+        alone_iso = tmp_path / "alone" / iso.name
+        alone_iso.parent.mkdir()
+        shutil.copyfile(iso, alone_iso)
+        assert run(["iso", "inspect", "--json", str(alone_iso)]) == 0
+        alone = json.loads(capsys.readouterr().out)
+        assert alone["uki"] is True and alone["ok"] is True
     finally:
         cleanup(docker_client, standin_earthly_image, workdir)
