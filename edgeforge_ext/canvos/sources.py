@@ -11,7 +11,10 @@ Two questions, asked by everyone (build, lock, checkout, plan, render, images --
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,7 +124,34 @@ def _not_latest(config: Config, facts: CanvosFacts) -> str:
             f"{canvos.scrub_url(config.canvos.url)} is {tag}{moved}")
 
 
+# While a command looks at several builds of one source (`plan --all`, the shard planner's variants), the
+# first look's answer serves the rest: one temporary clone and one `ls-remote`, not one per variant.
+_LOOKED: contextvars.ContextVar[dict[tuple[str, str, str, bool], tuple[CanvosFacts | None, Path | None]] | None] = \
+    contextvars.ContextVar("edgeforge_looked", default=None)
+
+
+@contextlib.contextmanager
+def one_look_per_source() -> Iterator[None]:
+    """Within this block, look() answers each (canvos.url, canvos.ref, checkout) once."""
+    token = _LOOKED.set({})
+    try:
+        yield
+    finally:
+        _LOOKED.reset(token)
+
+
 def look(config: Config, *, clone: bool = True) -> tuple[CanvosFacts | None, Path | None]:
+    """See _look; answered once per source inside one_look_per_source()."""
+    looked = _LOOKED.get()
+    if looked is None:
+        return _look(config, clone=clone)
+    key = (config.canvos.url, config.canvos.ref, str(config.checkout_dir), clone)
+    if key not in looked:
+        looked[key] = _look(config, clone=clone)
+    return looked[key]
+
+
+def _look(config: Config, *, clone: bool = True) -> tuple[CanvosFacts | None, Path | None]:
     """(facts, the checkout they were read from): the work directory's checkout when it is of
     `canvos.url` at the ref (for `latest`: at the remote's latest tag, asked by `git ls-remote`; the
     checkout as it is, with a warning, when the remote cannot be asked), else with `clone` a temporary

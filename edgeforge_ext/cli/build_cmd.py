@@ -225,14 +225,16 @@ def _show_shards(ctx: typer.Context, flags: dict[str, Any], password_stdin: bool
 
 def _show_plans(config: Any, nightly: Any, as_json: bool) -> None:
     """The plan of each selected build (the top-level config, or variants); JSON by variant when several."""
+    from edgeforge_ext.canvos.sources import one_look_per_source
     from edgeforge_ext.nightly import selected
 
     names = selected(config, nightly)
-    if as_json and len(names) > 1:
-        _show_plans_json([config.with_variant(n) if n else config for n in names])
-        return
-    for name in names:
-        _show_plan(config.with_variant(name) if name else config, as_json)
+    with one_look_per_source():  # variants of one CanvOS source: one clone, one ls-remote
+        if as_json and len(names) > 1:
+            _show_plans_json([config.with_variant(n) if n else config for n in names])
+            return
+        for name in names:
+            _show_plan(config.with_variant(name) if name else config, as_json)
 
 
 def _show_plan(config: Any, as_json: bool) -> None:

@@ -219,6 +219,7 @@ def test_plan_prints_the_checkouts_warnings_once(canvos_repo, tmp_path, capsys):
     assert run(["--config", str(f), "--workdir", str(workdir), "plan", "--all"]) == 0
     err = capsys.readouterr().err
     assert "temporary clone" in err and err.count(warning) == 1, err
+    assert err.count("temporary clone") == 1, err  # one clone for both variants of the one source
     assert run(["--config", str(f), "--workdir", str(workdir), "checkout"]) == 0
     capsys.readouterr()
     assert run(["--config", str(f), "--workdir", str(workdir), "plan", "--all"]) == 0
