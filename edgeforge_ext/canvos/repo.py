@@ -333,6 +333,11 @@ def origin_url(path: Path) -> str:
         raise _broken(path, exc) from None
 
 
+def checkout_of(origin: str) -> str:
+    """What a checkout is, said by its origin URL (credentials removed), for messages."""
+    return f"a checkout of {scrub_url(origin)}" if origin else "a git checkout without an 'origin' remote"
+
+
 # ---------------------------------------------------------------- the checkout
 
 
@@ -354,7 +359,7 @@ def _inspect(path: Path, url: str) -> bool:
                             hint="move it away or choose another --workdir")
     origin = origin_url(path)  # read in-process: spares a git call on every run
     if not same_url(origin, url):
-        found = f"a checkout of {scrub_url(origin)}" if origin else "a git checkout without an 'origin' remote"
+        found = checkout_of(origin)
         raise CheckoutError(f"{path} is {found}, not of {scrub_url(url)}; {left}",
                             hint="use another --workdir, or move the directory away to clone there")
     return True
@@ -636,6 +641,6 @@ def resolve_remote(url: str, ref: str) -> tuple[str | None, str]:
 
 
 __all__ = [
-    "LATEST", "OWN_FILES", "CanvosFacts", "checkout", "latest_release", "origin_url", "parse_arg_file",
+    "LATEST", "OWN_FILES", "CanvosFacts", "checkout", "checkout_of", "latest_release", "origin_url", "parse_arg_file",
     "read_facts", "resolve_remote", "same_url", "scrub_url", "version_key",
 ]

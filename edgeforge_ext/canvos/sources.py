@@ -55,7 +55,7 @@ def _other_repository(config: Config) -> str | None:
     origin = canvos.origin_url(config.checkout_dir)
     if canvos.same_url(origin, config.canvos.url):
         return None
-    return f"a checkout of {canvos.scrub_url(origin)}" if origin else "a git checkout without an 'origin' remote"
+    return canvos.checkout_of(origin)
 
 
 def _at_ref(config: Config) -> tuple[CanvosFacts | None, str, bool]:
